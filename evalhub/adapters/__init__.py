@@ -1,0 +1,1 @@
+"""All I/O lives here, each concern behind a port (see evalhub.ports)."""

@@ -1,0 +1,87 @@
+"""Hashing the local files specs name, and finding spec files on disk."""
+
+from __future__ import annotations
+
+import fnmatch
+import hashlib
+import os
+from pathlib import Path
+
+from evalhub.core.datasets import FileRef
+from evalhub.core.errors import Diagnostic
+
+CHUNK = 1 << 20
+
+
+def file_digest(path: Path) -> str:
+    h = hashlib.sha256()
+    with path.open("rb") as handle:
+        while chunk := handle.read(CHUNK):
+            h.update(chunk)
+    return "sha256:" + h.hexdigest()
+
+
+def tree_digest(root: Path) -> str:
+    """A directory's identity: every file's relative path and content digest, sorted."""
+    h = hashlib.sha256()
+    for path in sorted(p for p in root.rglob("*") if p.is_file()):
+        rel = path.relative_to(root).as_posix()
+        h.update(f"{rel}\0{file_digest(path)}\n".encode())
+    return "sha256:" + h.hexdigest()
+
+
+def digest_refs(spec_root: Path, refs: list[FileRef]) -> tuple[dict[str, str], list[Diagnostic]]:
+    """Digest every referenced file or directory; a missing one is a diagnostic."""
+    digests: dict[str, str] = {}
+    problems: list[Diagnostic] = []
+    root = spec_root.resolve()
+    for ref in refs:
+        if ref.path in digests:
+            continue
+        target = spec_root / ref.path
+        try:
+            real = target.resolve()
+        except OSError:
+            real = target
+        if real != root and root not in real.parents:
+            problems.append(
+                ref.diagnostic(
+                    f"path {ref.written!r} leads outside the spec root through a symbolic link",
+                    "copy the data into the spec directory",
+                )
+            )
+        elif target.is_file():
+            digests[ref.path] = file_digest(target)
+        elif target.is_dir():
+            digests[ref.path] = tree_digest(target)
+        else:
+            problems.append(
+                ref.diagnostic(
+                    f"{ref.written!r} does not exist (looked for {target})",
+                    "fix the path; it is relative to the spec file that names it",
+                )
+            )
+    return digests, problems
+
+
+def find_spec_files(paths: list[Path], exclude: list[str], repo_root: Path) -> list[Path]:
+    """YAML files under `paths` (files are taken as given), minus the `exclude` globs."""
+    found: list[Path] = []
+    for path in paths:
+        if path.is_file():
+            found.append(path)
+            continue
+        for dirpath, dirnames, filenames in os.walk(path):
+            dirnames[:] = sorted(d for d in dirnames if not d.startswith("."))
+            for name in sorted(filenames):
+                if name.endswith((".yaml", ".yml")):
+                    found.append(Path(dirpath) / name)
+    return [p for p in found if not _excluded(p, exclude, repo_root)]
+
+
+def _excluded(path: Path, patterns: list[str], repo_root: Path) -> bool:
+    try:
+        rel = path.resolve().relative_to(repo_root.resolve()).as_posix()
+    except ValueError:
+        rel = path.as_posix()
+    return any(fnmatch.fnmatch(rel, pattern) for pattern in patterns)

@@ -1,0 +1,60 @@
+"""Finding the project (the directory holding evalhub.yaml) and reading its settings."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from evalhub.adapters.spec_files import WorkingTreeSpecs, display
+from evalhub.adapters.yaml_source import parse_documents
+from evalhub.core.errors import ConfigError, SpecError
+from evalhub.core.project import PROJECT_FILE, STATE_DIR, ProjectConfig
+from evalhub.core.validate import parse_model
+
+
+@dataclass(frozen=True)
+class Project:
+    root: Path
+    config: ProjectConfig
+    config_file: Path | None  # None: no evalhub.yaml, embedded defaults
+
+    @property
+    def state_dir(self) -> Path:
+        return self.root / STATE_DIR
+
+    def spec_source(self, paths: list[Path] | None = None) -> WorkingTreeSpecs:
+        roots = [self.root / p for p in self.config.specs]
+        return WorkingTreeSpecs(self.root, roots, list(self.config.exclude), paths)
+
+    def trusted_key_names(self) -> frozenset[str]:
+        return frozenset(k.name for k in self.config.signing.trusted_keys)
+
+
+def find_root(start: Path) -> Path | None:
+    for directory in (start, *start.parents):
+        if (directory / PROJECT_FILE).is_file():
+            return directory
+    return None
+
+
+def load_project(start: Path | None = None) -> Project:
+    """The project around `start` (default: the working directory). Without an evalhub.yaml
+    the embedded defaults apply, rooted at `start`."""
+    start = (start or Path.cwd()).resolve()
+    root = find_root(start)
+    if root is None:
+        return Project(start, ProjectConfig(), None)
+    file = root / PROJECT_FILE
+    try:
+        raw = file.read_bytes()
+    except OSError as exc:
+        raise ConfigError(f"cannot read {display(file)}: {exc.strerror}") from None
+    docs, problems = parse_documents(display(file), raw)
+    if len(docs) > 1:
+        raise ConfigError(f"{display(file)} holds {len(docs)} documents; it must hold one")
+    config = None
+    if docs and not problems:
+        config, problems = parse_model(docs[0], ProjectConfig, "project")
+    if problems or config is None:
+        raise SpecError(problems)
+    return Project(root, config, file)

@@ -1,0 +1,25 @@
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from evalhub.app.init import init_project
+from evalhub.cli.errors import EXIT_OK
+from evalhub.cli.output import out
+
+
+@click.command()
+@click.argument("directory", default=".", type=click.Path(file_okay=False, path_type=Path))
+def init(directory: Path) -> int:
+    """Start a project: evalhub.yaml, an example spec layout and a .gitignore entry.
+
+    Existing files are never overwritten.
+    """
+    result = init_project(directory)
+    for path in result.written:
+        out(f"  created {path}")
+    for path in result.kept:
+        out(f"  kept    {path} (already there)")
+    out(f"Initialised evalhub project in {directory}. Next: `evalhub validate`.")
+    return EXIT_OK

@@ -1,0 +1,16 @@
+"""Where output goes: results to stdout, errors and progress to stderr."""
+
+from __future__ import annotations
+
+import click
+
+
+def out(text: str) -> None:
+    click.echo(text)
+
+
+def err(text: str) -> None:
+    click.echo(text, err=True)
+
+
+FORMAT_OPTION = click.Choice(["text", "json"])

@@ -1,0 +1,201 @@
+"""Turning schema and model errors into Diagnostics a person can act on."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from typing import Any
+
+from jsonschema import Draft202012Validator
+from jsonschema.exceptions import ValidationError, relevance
+from pydantic import ValidationError as ModelError
+
+from evalhub.core.errors import Diagnostic
+from evalhub.core.source import Path, SourceDocument, format_path
+from evalhub.core.spec.base import HINT
+from evalhub.core.suggest import did_you_mean, one_of
+
+SECRET_FIELDS = {"api_key", "apikey", "key", "token", "password", "secret", "api_token", "auth"}
+# Well-known shapes of credentials; a spec holding one leaks it into git.
+SECRET_VALUE = re.compile(
+    r"^(sk-[A-Za-z0-9_-]{16,}|ghp_[A-Za-z0-9]{20,}|github_pat_\w{20,}|xox[abpr]-[\w-]{10,}"
+    r"|AKIA[0-9A-Z]{16}|hf_[A-Za-z0-9]{20,}|glpat-[\w-]{20,}|eyJ[\w-]{10,}\.[\w-]{10,}\.[\w-]*)$"
+)
+SECRET_HINT = (
+    "secrets never go in specs: put the value in an environment variable and name the "
+    "variable (e.g. `api_key_env: SUPPORT_API_KEY`)"
+)
+
+_TYPE_NAMES = {
+    "string": "a string",
+    "integer": "a whole number",
+    "number": "a number",
+    "boolean": "true or false",
+    "array": "a list",
+    "object": "a mapping",
+    "null": "nothing (null)",
+}
+
+
+def describe(value: Any) -> str:
+    if value is None:
+        return "nothing (null)"
+    if isinstance(value, bool):
+        return f"the boolean {str(value).lower()}"
+    if isinstance(value, int | float):
+        return f"the number {value}"
+    if isinstance(value, str):
+        shown = value if len(value) <= 40 else value[:37] + "..."
+        return f"the string {shown!r}"
+    if isinstance(value, list):
+        return "a list"
+    if isinstance(value, dict):
+        return "a mapping"
+    return type(value).__name__
+
+
+class Diagnoser:
+    """Makes diagnostics for one document."""
+
+    def __init__(self, doc: SourceDocument, prefix: Path = ()) -> None:
+        self.doc = doc
+        self.prefix = prefix
+
+    def at(self, path: Path, message: str, hint: str = "", *, key: bool = False) -> Diagnostic:
+        full = (*self.prefix, *path)
+        line, column = self.doc.position(full, key=key)
+        return Diagnostic(self.doc.file, line, column, format_path(full), message, hint)
+
+    # -- JSON Schema --------------------------------------------------------------------------
+
+    def schema_errors(self, validator: Draft202012Validator, data: Any) -> list[Diagnostic]:
+        out: list[Diagnostic] = []
+        for error in sorted(validator.iter_errors(data), key=lambda e: list(map(str, e.path))):
+            out.extend(self._from_schema_error(error))
+        return out
+
+    def _from_schema_error(self, error: ValidationError) -> Iterator[Diagnostic]:
+        path: Path = tuple(error.absolute_path)
+        schema: dict[str, Any] = error.schema if isinstance(error.schema, dict) else {}
+        value: Any = error.instance
+        kind: Any = error.validator
+        limit: Any = error.validator_value
+        if kind in ("anyOf", "oneOf") and error.context:
+            # Optional fields are `anyOf: [X, null]`: report why the value fails X.
+            branches = [
+                e
+                for e in error.context
+                if e.validator != "type" or "null" not in str(e.validator_value)
+            ]
+            best = min(branches or error.context, key=relevance)
+            yield from self._from_schema_error(best)
+            return
+        if kind == "additionalProperties":
+            allowed = list(schema.get("properties", {}))
+            for name in sorted(set(value) - set(allowed)):
+                yield self.at(
+                    (*path, name),
+                    f"unknown field {name!r}",
+                    self._unknown_hint(name, allowed),
+                    key=True,
+                )
+            return
+        if kind == "required":
+            missing = re.match(r"'(.+)' is a required property", error.message)
+            name = missing.group(1) if missing else str(error.message)
+            about = schema.get("properties", {}).get(name, {}).get("description", "")
+            hint = f"add `{name}:`" + (f" ({about})" if about else "")
+            yield self.at(path, f"missing required field {name!r}", hint, key=True)
+            return
+        if kind == "type":
+            want = limit
+            wanted = " or ".join(
+                _TYPE_NAMES.get(str(t), str(t)) for t in (want if isinstance(want, list) else [want])
+            )
+            hint = ""
+            if isinstance(value, str) and want in ("number", "integer"):
+                hint = "write the number without quotes"
+            elif isinstance(value, str) and want == "array":
+                hint = f"write a list, e.g. [{value}] or one `- {value}` line per item"
+            elif value is None:
+                hint = "give a value after the colon, or remove the field"
+            yield self.at(path, f"expected {wanted}, got {describe(value)}", hint)
+            return
+        if kind in ("enum", "const"):
+            options = [str(o) for o in (limit if kind == "enum" else [limit])]
+            hint = did_you_mean(str(value), options) if isinstance(value, str) else ""
+            yield self.at(
+                path,
+                f"{describe(value)} is not allowed here; expected {' or '.join(options)}",
+                hint or f"use one of: {one_of(options)}",
+            )
+            return
+        if kind == "pattern":
+            yield self._pattern(path, value, schema)
+            return
+        limits = {
+            "minimum": "at least",
+            "maximum": "at most",
+            "exclusiveMinimum": "more than",
+            "exclusiveMaximum": "less than",
+        }
+        if kind in limits:
+            yield self.at(
+                path,
+                f"must be {limits[kind]} {limit}, got {value}",
+                schema.get(HINT, ""),
+            )
+            return
+        if kind == "minItems":
+            yield self.at(path, f"needs at least {limit} item(s)", "add an entry")
+            return
+        if kind == "minLength":
+            yield self.at(path, "must not be empty", "write a value")
+            return
+        if kind == "maxLength":
+            yield self.at(path, f"is longer than {limit} characters", "shorten it")
+            return
+        yield self.at(path, error.message, schema.get(HINT, ""))
+
+    def _pattern(self, path: Path, value: Any, schema: dict[str, Any]) -> Diagnostic:
+        hint = schema.get(HINT, "")
+        field = str(path[-1]) if path else ""
+        if field.endswith("_env") and isinstance(value, str) and not value.isupper():
+            return self.at(
+                path,
+                "this looks like a secret value, not the name of an environment variable",
+                SECRET_HINT,
+            )
+        if field == "adapter" and isinstance(value, str):
+            from evalhub.core.spec.provider import BUILTIN_ADAPTERS
+
+            close = did_you_mean(value, BUILTIN_ADAPTERS)
+            hint = f"{close} " + hint if close else hint
+        return self.at(path, f"{describe(value)} is not a valid {field or 'value'}", hint)
+
+    @staticmethod
+    def _unknown_hint(name: str, allowed: list[str]) -> str:
+        if name.lower() in SECRET_FIELDS:
+            return SECRET_HINT
+        return did_you_mean(name, allowed) or f"allowed fields here: {one_of(allowed)}"
+
+    # -- pydantic ----------------------------------------------------------------------------
+
+    def model_errors(self, exc: ModelError) -> list[Diagnostic]:
+        out = []
+        for item in exc.errors(include_url=False):
+            message = str(item["msg"]).removeprefix("Value error, ")
+            out.append(self.at(tuple(item["loc"]), message))
+        return out
+
+    # -- values that leak secrets ---------------------------------------------------------------
+
+    def leaked_secrets(self, data: Any, path: Path = ()) -> Iterator[Diagnostic]:
+        if isinstance(data, dict):
+            for key, value in data.items():
+                yield from self.leaked_secrets(value, (*path, key))
+        elif isinstance(data, list):
+            for index, value in enumerate(data):
+                yield from self.leaked_secrets(value, (*path, index))
+        elif isinstance(data, str) and SECRET_VALUE.match(data):
+            yield self.at(path, "this value looks like a credential", SECRET_HINT)

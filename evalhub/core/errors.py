@@ -1,0 +1,83 @@
+"""evalhub's errors. Every expected failure is one of these, carrying a message and a hint.
+
+    EvalhubError                 an expected failure: message + hint, exit code 1
+    ├── SpecError                one or more Diagnostics found in spec documents
+    ├── StateError               the state store (MLflow) failed or holds something unusable
+    ├── ExecutionError           a unit or executor failed in a way that stops the command
+    └── ConfigError              evalhub.yaml or a command-line value is wrong
+
+Adapters translate third-party exceptions into these at their boundary; the CLI prints them
+without a traceback.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True, order=True)
+class Diagnostic:
+    """One problem found in a spec file, located as precisely as the source allows."""
+
+    file: str
+    line: int  # 1-based; 0 when unknown
+    column: int  # 1-based; 0 when unknown
+    path: str  # dotted field path inside the document, e.g. "spec.benchmarks[1].weight"
+    message: str
+    hint: str = ""
+
+    def location(self) -> str:
+        if self.line:
+            return f"{self.file}:{self.line}:{self.column}"
+        return self.file
+
+    def render(self) -> str:
+        where = self.location()
+        head = f"{where}: {self.path}: {self.message}" if self.path else f"{where}: {self.message}"
+        return f"{head}\n  hint: {self.hint}" if self.hint else head
+
+    def as_dict(self) -> dict[str, object]:
+        return {
+            "file": self.file,
+            "line": self.line,
+            "column": self.column,
+            "path": self.path,
+            "message": self.message,
+            "hint": self.hint,
+        }
+
+
+class EvalhubError(Exception):
+    """An expected failure, shown to the user as message and hint, never as a traceback."""
+
+    def __init__(self, message: str, hint: str = "") -> None:
+        super().__init__(message)
+        self.message = message
+        self.hint = hint
+
+    def __str__(self) -> str:
+        return self.message
+
+
+class SpecError(EvalhubError):
+    """The spec documents have problems; all of them are listed in ``diagnostics``."""
+
+    def __init__(self, diagnostics: list[Diagnostic]) -> None:
+        self.diagnostics = sorted(diagnostics)
+        count = len(self.diagnostics)
+        super().__init__(
+            f"{count} problem{'s' if count != 1 else ''} found in the specs",
+            "fix the problems listed above, then run `evalhub validate` again",
+        )
+
+
+class ConfigError(EvalhubError):
+    """evalhub.yaml or a command-line value is wrong."""
+
+
+class StateError(EvalhubError):
+    """The state store could not be read or written."""
+
+
+class ExecutionError(EvalhubError):
+    """Running units failed in a way that stops the command."""

@@ -1,0 +1,94 @@
+"""The project settings file, evalhub.yaml. Nothing here is part of any identity."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import Field
+
+from evalhub.core.spec.base import EnvVarName, Name, Strict
+
+PROJECT_FILE = "evalhub.yaml"
+STATE_DIR = ".evalhub"
+
+
+class TrustedKey(Strict):
+    """A public key whose signatures evalhub accepts."""
+
+    name: Name = Field(description="A short name Policies can refer to (e.g. ci).")
+    path: str = Field(min_length=1, description="The public key file (PEM), relative to the repo.")
+
+
+class Signing(Strict):
+    key_file: str = Field(
+        default=".evalhub/keys/evalhub.key",
+        description="The private signing key (PEM). Never commit it.",
+    )
+    key_env: EnvVarName | None = Field(
+        default=None,
+        description="An environment variable holding the private key PEM (for CI); "
+        "preferred over key_file when set.",
+    )
+    trusted_keys: list[TrustedKey] = Field(
+        default_factory=list, description="Public keys whose signatures are trusted."
+    )
+
+
+class Ledger(Strict):
+    dir: str = Field(default="results", description="Where results are written in the repo.")
+    sign_commits: bool = Field(default=False, description="Require SSH-signed ledger commits.")
+
+
+class Registry(Strict):
+    target: str = Field(
+        default="oci-layout:.evalhub/oci",
+        description="Where results are published: `oci://host[:port]/repository` or "
+        "`oci-layout:DIR` (an OCI image layout directory).",
+    )
+    insecure: bool = Field(
+        default=False, description="Plain HTTP; allowed only for loopback registries."
+    )
+    username_env: EnvVarName | None = Field(default=None, description="Env var with the user.")
+    password_env: EnvVarName | None = Field(default=None, description="Env var with the password.")
+
+
+class KubernetesSettings(Strict):
+    namespace: str = Field(default="evalhub", description="Namespace of the Jobs.")
+    queue: str | None = Field(default=None, description="Default Kueue LocalQueue.")
+    image: str | None = Field(default=None, description="Default image running evalhub run-unit.")
+
+
+class Executors(Strict):
+    default: Literal["local", "dagger", "kubernetes"] = Field(
+        default="local", description="Executor for evaluations that do not name one."
+    )
+    concurrency: int = Field(default=2, ge=1, le=256, description="Units run at once.")
+    timeout_seconds: float = Field(default=3600, gt=0, description="Default per-unit time limit.")
+    environments_dir: str | None = Field(
+        default=None,
+        description="Cache of the providers' managed environments (default ~/.cache/evalhub).",
+    )
+    kubernetes: KubernetesSettings = Field(default_factory=KubernetesSettings)
+
+
+class ProjectConfig(Strict):
+    """evalhub.yaml at the repository root. Runtime settings only: never part of identity."""
+
+    specs: list[str] = Field(
+        default_factory=lambda: ["evals"],
+        min_length=1,
+        description="Directories (or files) holding spec documents, relative to the repo root.",
+    )
+    exclude: list[str] = Field(
+        default_factory=list,
+        description="Glob patterns (relative to the repo root) of YAML files that are not "
+        "evalhub documents, e.g. lm-eval task definitions.",
+    )
+    tracking_uri: str | None = Field(
+        default=None,
+        description="MLflow tracking URI; default: SQLite under .evalhub/ (no server needed).",
+    )
+    registry: Registry = Field(default_factory=Registry)
+    signing: Signing = Field(default_factory=Signing)
+    ledger: Ledger = Field(default_factory=Ledger)
+    executors: Executors = Field(default_factory=Executors)

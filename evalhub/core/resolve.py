@@ -1,0 +1,122 @@
+"""Specs -> resolved evaluations. Pure: file digests are passed in."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+from pydantic import JsonValue
+
+from evalhub.core.datasets import normalise
+from evalhub.core.resolved import ResolvedEvaluation, ResolvedModel, ResolvedProvider, ResolvedUnit
+from evalhub.core.spec import BenchmarkRef, Model
+from evalhub.core.specset import Located, SpecSet
+
+
+def resolve_model(located: Located[Model]) -> ResolvedModel:
+    spec = located.spec.spec
+    local = spec.local
+    if local is not None and local.path is not None:
+        rooted = normalise(located.doc.directory, local.path)
+        local = local.model_copy(update={"path": rooted})
+    return ResolvedModel(
+        name=located.spec.metadata.name,
+        type=spec.type,
+        endpoint=spec.endpoint,
+        local=local,
+        revision=spec.revision,
+        defaults=spec.defaults,
+    )
+
+
+def resolve(specs: SpecSet, digests: Mapping[str, str]) -> list[ResolvedEvaluation]:
+    """Every evaluation, resolved. `specs` must have passed validation (references hold)."""
+    return [resolve_evaluation(specs, name, digests) for name in sorted(specs.evaluations)]
+
+
+def resolve_evaluation(specs: SpecSet, name: str, digests: Mapping[str, str]) -> ResolvedEvaluation:
+    located = specs.evaluations[name]
+    spec = located.spec.spec
+    model = resolve_model(specs.models[spec.model])
+    entries: list[BenchmarkRef] = []
+    collection_threshold = None
+    judge_name = None
+    if spec.collection is not None:
+        cname, _, version = spec.collection.partition("@")
+        collection = specs.collections[(cname, int(version))].spec.spec
+        entries.extend(collection.benchmarks)
+        collection_threshold = collection.threshold
+        judge_name = collection.judge
+    entries.extend(spec.benchmarks)
+    judge = resolve_model(specs.models[judge_name]) if judge_name else None
+    run_params: dict[str, JsonValue] = {
+        k: v for k, v in spec.params.model_dump().items() if v is not None
+    }
+    units = tuple(
+        _unit(
+            specs,
+            entry,
+            model,
+            run_params,
+            judge,
+            digests,
+            gate=spec.gates.benchmarks.get(entry.key),
+        )
+        for entry in entries
+    )
+    return ResolvedEvaluation(
+        name=name,
+        description=spec.description,
+        source=located.doc.file,
+        model=model,
+        collection=spec.collection,
+        collection_threshold=collection_threshold,
+        units=units,
+        gates=spec.gates,
+        execution=spec.execution,
+        experiment=spec.experiment,
+        labels=dict(located.spec.metadata.labels),
+    )
+
+
+def _unit(
+    specs: SpecSet,
+    entry: BenchmarkRef,
+    model: ResolvedModel,
+    run_params: dict[str, JsonValue],
+    judge: ResolvedModel | None,
+    digests: Mapping[str, str],
+    gate: float | None,
+) -> ResolvedUnit:
+    located = specs.providers[entry.provider]
+    provider = located.spec.spec
+    bench = next(b for b in provider.benchmarks if b.id == entry.benchmark)
+    # Precedence, most specific last: catalogue defaults < entry params < evaluation params.
+    params: dict[str, JsonValue] = {**bench.params, **entry.params, **run_params}
+    files: dict[str, str] = {}
+    for written in ([bench.dataset] if bench.dataset else []) + list(bench.files):
+        path = normalise(located.doc.directory, written)
+        if path is not None and path in digests:
+            files[path] = digests[path]
+    thresholds = [t for t in (entry.threshold, gate) if t is not None]
+    return ResolvedUnit(
+        key=entry.key,
+        model=model,
+        provider=ResolvedProvider(
+            name=entry.provider,
+            adapter=provider.adapter,
+            version=provider.version,
+            requirements=tuple(provider.requirements),
+            image=provider.image,
+            resources=provider.resources,
+            config=dict(provider.config),
+        ),
+        benchmark=entry.benchmark,
+        params=params,
+        primary_metric=entry.primary_metric or bench.primary_metric,
+        direction=bench.direction,
+        scale=bench.scale,
+        files=files,
+        judge=judge,
+        weight=entry.weight,
+        threshold=max(thresholds) if thresholds else None,
+    )

