@@ -110,7 +110,8 @@ class Diagnoser:
         if kind == "type":
             want = limit
             wanted = " or ".join(
-                _TYPE_NAMES.get(str(t), str(t)) for t in (want if isinstance(want, list) else [want])
+                _TYPE_NAMES.get(str(t), str(t))
+                for t in (want if isinstance(want, list) else [want])
             )
             hint = ""
             if isinstance(value, str) and want in ("number", "integer"):

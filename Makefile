@@ -1,0 +1,45 @@
+# The two commands a newcomer runs:
+#   make demo   set up .venv/ and everything else, then run the main job on embedded defaults
+#   make test   set up what the tests need, then run linters, type checks and the tests
+# .ci/run calls `make test`.
+
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
+VENV := .venv
+BIN := $(VENV)/bin
+export HF_HUB_OFFLINE := 1
+export HF_DATASETS_OFFLINE := 1
+export TRANSFORMERS_OFFLINE := 1
+export PIP_DISABLE_PIP_VERSION_CHECK := 1
+
+.PHONY: demo test lint setup clean bench
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+
+# Reinstall when the project's dependencies change.
+$(VENV)/.installed: pyproject.toml | $(BIN)/python
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e '.[dev]'
+	touch $@
+
+setup: $(VENV)/.installed
+
+demo: setup
+	$(BIN)/evalhub validate
+	$(BIN)/evalhub schema --check
+	@echo
+	@echo "Next: .venv/bin/evalhub --help"
+
+lint: setup
+	$(BIN)/ruff check evalhub tests bench
+	$(BIN)/ruff format --check evalhub tests bench
+	$(BIN)/mypy
+
+test: lint
+	$(BIN)/pytest
+
+bench: setup
+	$(BIN)/python bench/validate_bench.py
+
+clean:
+	rm -rf $(VENV) .evalhub .pytest_cache .mypy_cache .ruff_cache

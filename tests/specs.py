@@ -1,0 +1,89 @@
+"""Building spec documents in memory for tests of the pure core."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ruamel.yaml import YAML
+
+from evalhub.adapters.yaml_source import parse_documents
+from evalhub.core.source import SourceDocument
+from evalhub.core.validate import Validation, validate_documents
+
+MODEL = """
+apiVersion: evalhub.dev/v1
+kind: Model
+metadata: {name: assistant}
+spec:
+  endpoint: {url: "http://127.0.0.1:8000/v1", api: chat, served_name: smollm2-135m}
+  revision: v1
+"""
+PROVIDER = """
+apiVersion: evalhub.dev/v1
+kind: Provider
+metadata: {name: builtin}
+spec:
+  adapter: builtin
+  benchmarks:
+    - id: faq
+      primary_metric: contains
+      dataset: data/faq.jsonl
+      params: {scorer: contains, limit: 5}
+    - {id: tone, primary_metric: f1}
+"""
+COLLECTION = """
+apiVersion: evalhub.dev/v1
+kind: Collection
+metadata: {name: quality}
+spec:
+  version: 1
+  benchmarks:
+    - {provider: builtin, benchmark: faq, weight: 2, threshold: 0.5, params: {scorer: exact_match}}
+    - {provider: builtin, benchmark: tone}
+  threshold: 0.6
+"""
+EVALUATION = """
+apiVersion: evalhub.dev/v1
+kind: Evaluation
+metadata: {name: assistant-quality, labels: {team: support}}
+spec:
+  model: assistant
+  collection: quality@1
+  params: {limit: 3, seed: 7}
+  gates: {min_score: 0.7, benchmarks: {faq: 0.8}}
+"""
+BASE = [MODEL, PROVIDER, COLLECTION, EVALUATION]
+
+
+def docs(*texts: str, file: str = "evals/specs.yaml") -> list[SourceDocument]:
+    out: list[SourceDocument] = []
+    for i, text in enumerate(texts):
+        parsed, problems = parse_documents(f"{file}#{i}" if len(texts) > 1 else file, text.encode())
+        assert problems == [], problems
+        out.extend(parsed)
+    return out
+
+
+def validate(*texts: str) -> Validation:
+    return validate_documents(docs(*texts), frozenset({"ci"}))
+
+
+def edit(text: str, **changes: Any) -> str:
+    """Return `text` (one YAML document) with dotted-path fields replaced."""
+    import io
+
+    yaml = YAML()
+    data = yaml.load(text)
+    for dotted, value in changes.items():
+        node = data
+        parts = dotted.split("__")
+        for part in parts[:-1]:
+            node = node[int(part)] if part.isdigit() else node[part]
+        last = parts[-1]
+        if value is ...:
+            del node[int(last) if last.isdigit() else last]
+        else:
+            node[int(last) if last.isdigit() else last] = value
+    buffer = io.StringIO()
+    yaml.dump(data, buffer)
+    return buffer.getvalue()

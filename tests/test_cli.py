@@ -1,0 +1,113 @@
+"""The command line: help, version, init, and the error policy."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from evalhub import __version__
+from evalhub.cli import main as cli_main
+from evalhub.cli.commands import validate_cmd
+from tests.conftest import run_cli
+
+COMMANDS = ["init", "validate", "schema"]
+
+
+def test_version() -> None:
+    result = run_cli("--version")
+    assert result.code == 0
+    assert __version__ in result.stdout
+
+
+@pytest.mark.parametrize("command", COMMANDS)
+def test_help_everywhere(command: str) -> None:
+    result = run_cli(command, "--help")
+    assert result.code == 0
+    assert "Usage: evalhub " + command in result.stdout
+
+
+def test_unknown_command_is_an_error_not_a_traceback() -> None:
+    result = run_cli("valdate")
+    assert result.code == 1
+    assert "Traceback" not in result.stderr
+    assert "validate" in result.stderr  # click suggests the close command
+
+
+def test_init_then_validate(tmp_path: Path) -> None:
+    result = run_cli("init", "proj", cwd=tmp_path)
+    assert result.code == 0, result.stderr
+    project = tmp_path / "proj"
+    assert (project / "evalhub.yaml").is_file()
+    assert ".evalhub/" in (project / ".gitignore").read_text().splitlines()
+    checked = run_cli("validate", "--format", "json", cwd=project)
+    assert checked.code == 0, checked.stdout
+    report = json.loads(checked.stdout)
+    assert report == {"format_version": 1, "ok": True, "documents": 5, "errors": []}
+
+
+def test_init_never_overwrites_and_keeps_gitignore(tmp_path: Path) -> None:
+    (tmp_path / "evalhub.yaml").write_text("specs: [mine]\n")
+    (tmp_path / ".gitignore").write_text("node_modules/")
+    result = run_cli("init", cwd=tmp_path)
+    assert result.code == 0
+    assert (tmp_path / "evalhub.yaml").read_text() == "specs: [mine]\n"
+    assert "kept" in result.stdout
+    assert (tmp_path / ".gitignore").read_text().splitlines()[0] == "node_modules/"
+    assert ".evalhub/" in (tmp_path / ".gitignore").read_text().splitlines()
+    again = run_cli("init", cwd=tmp_path)
+    assert (tmp_path / ".gitignore").read_text().count(".evalhub/") == 1
+    assert again.code == 0
+
+
+def test_missing_dataset_is_reported_with_position(tmp_path: Path) -> None:
+    run_cli("init", cwd=tmp_path)
+    (tmp_path / "evals" / "datasets" / "faq.jsonl").unlink()
+    result = run_cli("validate", cwd=tmp_path)
+    assert result.code == 1
+    assert "evals/providers/builtin.yaml:12:16: spec.benchmarks[0].dataset:" in result.stdout
+    assert "does not exist" in result.stdout
+
+
+def test_validate_a_missing_path(tmp_path: Path) -> None:
+    result = run_cli("validate", "nowhere", cwd=tmp_path)
+    assert result.code == 1
+    assert "nowhere: no such file or directory" in result.stdout
+
+
+def test_unexpected_errors_print_a_report_not_a_traceback(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    def boom(*args: object) -> None:
+        raise RuntimeError("disk on fire")
+
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setattr(validate_cmd, "run_validate", boom)
+    assert cli_main.main(["validate"]) == 1
+    err = capsys.readouterr().err
+    assert "An unexpected error has occurred: RuntimeError: disk on fire" in err
+    assert "Traceback" not in err
+    log = Path(err.split("The full report is in ")[1].split(";")[0])
+    assert "disk on fire" in log.read_text() and "Traceback" in log.read_text()
+    log.unlink()
+
+
+def test_ctrl_c_exits_130(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    def interrupted(*args: object) -> None:
+        raise KeyboardInterrupt
+
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setattr(validate_cmd, "run_validate", interrupted)
+    assert cli_main.main(["validate"]) == 130
+    assert "Interrupted." in capsys.readouterr().err
+
+
+def test_bad_project_file_is_reported_like_a_spec(tmp_path: Path) -> None:
+    (tmp_path / "evalhub.yaml").write_text("specs: [evals]\nexecutors: {concurency: 3}\n")
+    result = run_cli("validate", cwd=tmp_path)
+    assert result.code == 1
+    assert "evalhub.yaml:2:13: executors.concurency: unknown field 'concurency'" in result.stderr
+    assert "did you mean 'concurrency'?" in result.stderr
