@@ -56,4 +56,4 @@ def test_escaping_dataset_path_is_a_diagnostic_at_the_field() -> None:
     (problem,) = problems
     assert problem.path == "spec.benchmarks[0].dataset"
     assert "leaves the spec root" in problem.message
-    assert problem.line == 8
+    assert (problem.line, problem.column) == (10, 16)
