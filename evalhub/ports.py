@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from typing import Protocol
 
 from evalhub.core.datasets import FileRef
 from evalhub.core.errors import Diagnostic
+from evalhub.core.records import NewRun, RunOutcome
 from evalhub.core.source import SourceDocument
+from evalhub.core.state import State
 
 
 class SpecSource(Protocol):
@@ -18,4 +21,28 @@ class SpecSource(Protocol):
 
     def digests(self, refs: list[FileRef]) -> tuple[dict[str, str], list[Diagnostic]]:
         """Content digests of the files the specs name, keyed by root-relative path."""
+        ...
+
+
+class StateStore(Protocol):
+    """Where results are recorded (MLflow) and where the planner reads what was recorded.
+
+    Reads are bulk: `read` answers for every fingerprint in a few queries, never one per unit.
+    """
+
+    uri: str  # shown in messages; never holds credentials
+
+    def read(self, fingerprints: Collection[str]) -> State:
+        """The head runs (latest per unit key and per evaluation) and every unit run whose
+        fingerprint is in `fingerprints`. Runs without evalhub's tags are ignored."""
+        ...
+
+    def start_run(self, run: NewRun) -> str:
+        """Create a run in state `running` (so an interrupted run is never mistaken for done);
+        returns its id. Tags follow evalhub.core.records.TAGS."""
+        ...
+
+    def finish_run(self, run_id: str, outcome: RunOutcome) -> None:
+        """Log metrics/params/artifacts, set the final status, and make the run its name's head
+        (clearing the head mark of the previous head of that name)."""
         ...

@@ -21,10 +21,24 @@ def file_digest(path: Path) -> str:
     return "sha256:" + h.hexdigest()
 
 
+# Files that differ between machines without being content: byte-code, editor and OS litter.
+JUNK_NAMES = {"__pycache__", ".DS_Store", "Thumbs.db", ".ipynb_checkpoints"}
+JUNK_SUFFIXES = (".pyc", ".pyo", ".swp", ".swo", "~")
+
+
+def _is_junk(path: Path, root: Path) -> bool:
+    parts = path.relative_to(root).parts
+    return any(p in JUNK_NAMES or p.startswith(".") for p in parts) or path.name.endswith(
+        JUNK_SUFFIXES
+    )
+
+
 def tree_digest(root: Path) -> str:
-    """A directory's identity: every file's relative path and content digest, sorted."""
+    """A directory's identity: every file's relative path and content digest, sorted.
+    Hidden files, byte-code and editor litter are left out: they are not content."""
     h = hashlib.sha256()
-    for path in sorted(p for p in root.rglob("*") if p.is_file()):
+    files = (p for p in root.rglob("*") if p.is_file() and not _is_junk(p, root))
+    for path in sorted(files):
         rel = path.relative_to(root).as_posix()
         h.update(f"{rel}\0{file_digest(path)}\n".encode())
     return "sha256:" + h.hexdigest()

@@ -17,10 +17,12 @@ ADAPTER_PATTERN = (
 
 
 class Scale(Strict):
-    """The range a metric's raw values lie in, used to normalise it to [0, 1]."""
+    """The range a metric's raw values lie in, used to normalise it to [0, 1]: a score is
+    (value - min) / (max - min) when higher is better and (max - value) / (max - min) when
+    lower is better, clipped to [0, 1]."""
 
-    min: float = Field(default=0.0, description="The worst (or lowest) possible value.")
-    max: float = Field(default=1.0, description="The best (or highest) possible value.")
+    min: float = Field(default=0.0, description="The lowest value the metric can take.")
+    max: float = Field(default=1.0, description="The highest value the metric can take.")
 
     @model_validator(mode="after")
     def _ordered(self) -> Scale:

@@ -1,0 +1,100 @@
+"""Content identities of units and evaluations: what decides whether something must run.
+
+The same function computes an identity before a run (from the resolved spec) and after it
+(from the record), as Inspect AI does for tasks. What is in and what is left out is written down
+here, field by field; runtime settings (executor, concurrency, timeouts, experiment, labels,
+descriptions) are left out on purpose, so the same spec run anywhere has the same identity.
+
+FINGERPRINT_VERSION is part of every identity. Changing what goes in is a deliberate, versioned
+change with golden tests (tests/test_fingerprint_golden.py), never a silent re-run of everything.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from evalhub.core.canonical import sha256_hex
+from evalhub.core.resolved import ResolvedEvaluation, ResolvedModel, ResolvedUnit
+
+FINGERPRINT_VERSION = 1
+
+
+def model_identity(model: ResolvedModel) -> dict[str, Any]:
+    endpoint = model.endpoint
+    local = model.local
+    return {
+        "type": model.type,
+        "endpoint": None
+        if endpoint is None
+        else {
+            "url": endpoint.url.rstrip("/"),
+            "api": endpoint.api,
+            "served_name": endpoint.served_name,
+        },
+        "local": None if local is None else {"package": local.package, "path": local.path},
+        "revision": model.revision,
+        # Sampling settings change answers; the timeout does not.
+        "request": {
+            "temperature": model.defaults.temperature,
+            "max_tokens": model.defaults.max_tokens,
+            "top_p": model.defaults.top_p,
+        },
+    }
+
+
+def unit_identity(unit: ResolvedUnit) -> dict[str, Any]:
+    """Everything that can change a unit's raw results, and nothing else."""
+    provider = unit.provider
+    return {
+        "fingerprint_version": FINGERPRINT_VERSION,
+        "model": model_identity(unit.model),
+        "provider": {
+            "adapter": provider.adapter,
+            "version": provider.version,
+            # pip resolves requirements as a set: their order is formatting.
+            "requirements": sorted(provider.requirements),
+            "image": provider.image,
+            "config": provider.config,
+        },
+        "benchmark": unit.benchmark,
+        "params": unit.params,
+        "files": unit.files,
+        "judge": None if unit.judge is None else model_identity(unit.judge),
+    }
+
+
+def unit_fingerprint(unit: ResolvedUnit) -> str:
+    return sha256_hex(unit_identity(unit))
+
+
+def scoring_identity(evaluation: ResolvedEvaluation) -> dict[str, Any]:
+    """How unit results become a verdict: aggregation and gates, locked before the run."""
+    return {
+        "units": {
+            u.key: {
+                "primary_metric": u.primary_metric,
+                "direction": u.direction,
+                "scale": {"min": u.scale.min, "max": u.scale.max},
+                "weight": u.weight,
+                "threshold": u.threshold,
+            }
+            for u in evaluation.units
+        },
+        "collection_threshold": evaluation.collection_threshold,
+        "gates": {
+            "min_score": evaluation.gates.min_score,
+            "max_regression": evaluation.gates.max_regression,
+        },
+    }
+
+
+def evaluation_identity(evaluation: ResolvedEvaluation) -> dict[str, Any]:
+    return {
+        "fingerprint_version": FINGERPRINT_VERSION,
+        "units": {u.key: unit_fingerprint(u) for u in evaluation.units},
+        "scoring": scoring_identity(evaluation),
+    }
+
+
+def evaluation_fingerprint(evaluation: ResolvedEvaluation) -> str:
+    return sha256_hex(evaluation_identity(evaluation))
