@@ -72,7 +72,8 @@ def edit(text: str, **changes: Any) -> str:
     """Return `text` (one YAML document) with dotted-path fields replaced."""
     import io
 
-    yaml = YAML()
+    yaml = YAML(typ="safe", pure=True)
+    yaml.default_flow_style = False
     data = yaml.load(text)
     for dotted, value in changes.items():
         node = data

@@ -8,7 +8,7 @@ from collections.abc import Sequence
 import click
 
 from evalhub import __version__
-from evalhub.cli.commands import init_cmd, schema_cmd, validate_cmd
+from evalhub.cli.commands import init_cmd, plan_cmd, schema_cmd, validate_cmd
 from evalhub.cli.errors import EXIT_OK, run_guarded
 
 
@@ -25,6 +25,7 @@ def cli() -> None:
 cli.add_command(init_cmd.init)
 cli.add_command(validate_cmd.validate)
 cli.add_command(schema_cmd.schema)
+cli.add_command(plan_cmd.plan)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

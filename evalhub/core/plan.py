@@ -18,6 +18,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from evalhub.core.canonical import normalise
 from evalhub.core.fingerprint import (
     FINGERPRINT_VERSION,
     evaluation_fingerprint,
@@ -255,5 +256,5 @@ def _diff(old: Any, new: Any, path: str, out: list[str]) -> None:
 
 
 def _show(value: Any) -> str:
-    text = json.dumps(value, sort_keys=True, ensure_ascii=False)
+    text = json.dumps(normalise(value), sort_keys=True, ensure_ascii=False)
     return text if len(text) <= 60 else text[:57] + "..."

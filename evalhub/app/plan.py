@@ -1,0 +1,88 @@
+"""`evalhub plan`: resolve the specs, read the recorded state in bulk, diff."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+from pydantic import ValidationError
+
+from evalhub.app.project import Project
+from evalhub.app.specs import resolved_evaluations
+from evalhub.app.state import open_state_store
+from evalhub.core.errors import ConfigError, EvalhubError
+from evalhub.core.fingerprint import unit_fingerprint
+from evalhub.core.plan import Plan, make_plan
+from evalhub.core.resolved import ResolvedEvaluation
+from evalhub.core.saved_plan import SavedPlan, staleness
+from evalhub.core.suggest import suggest
+from evalhub.ports import StateStore
+
+
+class StalePlanError(EvalhubError):
+    """A saved plan no longer matches the specs or the recorded state."""
+
+
+@dataclass(frozen=True)
+class ProjectPlan:
+    plan: Plan
+    evaluations: list[ResolvedEvaluation]  # the selected evaluations, resolved
+    store: str
+    selection: list[str] | None
+
+    def saved(self) -> SavedPlan:
+        return SavedPlan(store=self.store, selection=self.selection, plan=self.plan)
+
+
+def select(
+    evaluations: list[ResolvedEvaluation], names: list[str] | None
+) -> list[ResolvedEvaluation]:
+    if not names:
+        return evaluations
+    known = {e.name: e for e in evaluations}
+    for name in names:
+        if name not in known:
+            raise ConfigError(f"no evaluation named {name!r}", suggest(name, known, "evaluations"))
+    return [known[name] for name in dict.fromkeys(names)]
+
+
+def make_project_plan(
+    project: Project, names: list[str] | None = None, store: StateStore | None = None
+) -> ProjectPlan:
+    evaluations = select(resolved_evaluations(project, project.spec_source()), names)
+    store = store or open_state_store(project)
+    fingerprints = {unit_fingerprint(u) for e in evaluations for u in e.units}
+    state = store.read(fingerprints)
+    plan = make_plan(evaluations, state, orphans=not names)
+    return ProjectPlan(plan, evaluations, store.uri, list(names) if names else None)
+
+
+def save_plan(result: ProjectPlan, path: Path) -> None:
+    path.write_text(result.saved().model_dump_json(indent=2) + "\n", encoding="utf-8")
+
+
+def load_saved_plan(path: Path) -> SavedPlan:
+    try:
+        return SavedPlan.model_validate(json.loads(path.read_text(encoding="utf-8")))
+    except OSError as exc:
+        raise ConfigError(f"cannot read plan {path}: {exc.strerror}") from None
+    except (ValueError, ValidationError) as exc:
+        raise ConfigError(
+            f"{path} is not a plan saved by `evalhub plan --out`: {str(exc).splitlines()[0]}",
+            "make a new one with `evalhub plan --out PLAN.json`",
+        ) from None
+
+
+def current_plan_for(
+    project: Project, saved: SavedPlan, store: StateStore | None = None
+) -> ProjectPlan:
+    """Recompute the saved plan now; refuse it when anything it depended on changed."""
+    current = make_project_plan(project, saved.selection, store)
+    problems = staleness(saved, current.plan, current.store)
+    if problems:
+        raise StalePlanError(
+            "the saved plan is stale: " + "; ".join(problems),
+            "make a new plan with `evalhub plan --out …` and review it again",
+        )
+    return current
