@@ -19,7 +19,12 @@ $(BIN)/python:
 # Reinstall when the project's dependencies change.
 $(VENV)/.installed: pyproject.toml | $(BIN)/python
 	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet -e '.[dev]'
+	$(BIN)/pip install --quiet -e '.[mlflow]'
+	touch $@
+
+# What the tests need on top: linters, type checker, pytest, the full MLflow (its server).
+$(VENV)/.installed-test: $(VENV)/.installed pyproject.toml
+	$(BIN)/pip install --quiet -e '.[mlflow,server,dev]'
 	touch $@
 
 setup: $(VENV)/.installed
@@ -27,10 +32,11 @@ setup: $(VENV)/.installed
 demo: setup
 	$(BIN)/evalhub validate
 	$(BIN)/evalhub schema --check
+	$(BIN)/evalhub plan
 	@echo
 	@echo "Next: .venv/bin/evalhub --help"
 
-lint: setup
+lint: $(VENV)/.installed-test
 	$(BIN)/ruff check evalhub tests bench
 	$(BIN)/ruff format --check evalhub tests bench
 	$(BIN)/mypy
@@ -38,8 +44,9 @@ lint: setup
 test: lint
 	$(BIN)/pytest
 
-bench: setup
+bench: $(VENV)/.installed-test
 	$(BIN)/python bench/validate_bench.py
+	$(BIN)/python bench/plan_bench.py
 
 clean:
 	rm -rf $(VENV) .evalhub .pytest_cache .mypy_cache .ruff_cache
