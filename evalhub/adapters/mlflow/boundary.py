@@ -1,0 +1,158 @@
+"""The edge between evalhub and MLflow: which store a URI names, importing MLflow quietly, and
+turning every MLflow, SQLAlchemy and HTTP failure into a StateError that names the store.
+
+MLflow is imported here and only when a store is used, so `evalhub validate` never pays for it.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import re
+import sqlite3
+import warnings
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from urllib.parse import unquote, urlsplit, urlunsplit
+
+from evalhub.core.errors import StateError
+
+# Stores MLflow reaches through SQLAlchemy (no server): evalhub reads their tables directly.
+SQL_SCHEMES = frozenset({"sqlite", "postgresql", "mysql", "mssql"})
+
+# Applied unless the user set them. MLflow's REST client retries a refused connection 7 times
+# with exponential backoff (about four minutes); a plan against a dead server must fail in
+# seconds. With 2 retries and factor 1 urllib3 sleeps 0 s, then 2 s (+ jitter ≤ 0.5 s).
+ENVIRONMENT = {
+    "MLFLOW_SUPPRESS_PRINTING_URL_TO_STDOUT": "true",
+    "MLFLOW_LOGGING_LEVEL": "WARNING",
+    "MLFLOW_HTTP_REQUEST_MAX_RETRIES": "2",
+    "MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR": "1",
+    "MLFLOW_HTTP_REQUEST_BACKOFF_JITTER": "0.5",
+    "MLFLOW_HTTP_REQUEST_TIMEOUT": "30",
+}
+# Their INFO lines ("Creating initial MLflow database tables...", alembic's migration steps)
+# are not for the user's terminal.
+QUIET_LOGGERS = ("mlflow", "alembic")
+MESSAGE_LIMIT = 300
+
+
+def scheme(uri: str) -> str:
+    """The base scheme: `postgresql+psycopg2://…` -> `postgresql`; a bare path -> ``."""
+    head, sep, _ = uri.partition("://")
+    if not sep:
+        head, sep, _ = uri.partition(":")
+    return head.split("+")[0].lower() if sep else ""
+
+
+def is_sql(uri: str) -> bool:
+    return scheme(uri) in SQL_SCHEMES
+
+
+def is_http(uri: str) -> bool:
+    return scheme(uri) in {"http", "https"}
+
+
+def redact(uri: str) -> str:
+    """The URI without credentials (`user:password@`), fit for messages."""
+    parts = urlsplit(uri)
+    if "@" not in parts.netloc:
+        return uri
+    return urlunsplit(parts._replace(netloc=parts.netloc.rpartition("@")[2]))
+
+
+_CREDENTIALS = re.compile(r"(\b[a-zA-Z][\w+.-]*://)[^/@\s]+@")
+
+
+def scrub(text: str) -> str:
+    """Remove credentials from any URL inside `text` (MLflow puts URLs into its messages)."""
+    return _CREDENTIALS.sub(r"\1", text)
+
+
+def sqlite_path(uri: str) -> Path | None:
+    """The database file of a `sqlite:///path` URI (relative paths from the working directory);
+    None for an in-memory database."""
+    rest = uri.partition("://")[2]
+    # sqlite:///relative and sqlite:////absolute: the part after the third slash is the path.
+    path = unquote(rest[1:] if rest.startswith("/") else rest).partition("?")[0]
+    if path in {"", ":memory:"}:
+        return None
+    return Path(path).absolute()
+
+
+def import_mlflow() -> None:
+    """Import MLflow with evalhub's settings applied (idempotent)."""
+    for name, value in ENVIRONMENT.items():
+        os.environ.setdefault(name, value)
+    with quiet():
+        import mlflow  # noqa: F401  (configures its loggers on import)
+    for name in QUIET_LOGGERS:
+        if logging.getLogger(name).level < logging.WARNING:
+            logging.getLogger(name).setLevel(logging.WARNING)
+
+
+@contextmanager
+def quiet() -> Iterator[None]:
+    """Silence the warnings MLflow and its dependencies raise about their own internals (they
+    are not the user's to act on, and pytest turns warnings into errors). Scoped to the call."""
+    with warnings.catch_warnings():
+        for category in (DeprecationWarning, PendingDeprecationWarning, FutureWarning, UserWarning):
+            warnings.filterwarnings("ignore", category=category, module=r"(mlflow|sqlalchemy|alembic|pydantic)")
+        yield
+
+
+def hint_for(uri: str) -> str:
+    if is_http(uri):
+        return "is the tracking server running and reachable? check tracking_uri in evalhub.yaml"
+    if scheme(uri) == "sqlite":
+        return (
+            "check tracking_uri in evalhub.yaml; the file must be an MLflow tracking database "
+            "(move it aside to start with an empty store)"
+        )
+    return "is the database reachable? check tracking_uri in evalhub.yaml"
+
+
+def _failures() -> tuple[type[BaseException], ...]:
+    """The exception types translated at this boundary, from whichever libraries are loaded."""
+    import requests
+    from mlflow.exceptions import MlflowException
+    from sqlalchemy.exc import SQLAlchemyError
+
+    found: list[type[BaseException]] = [
+        MlflowException,
+        SQLAlchemyError,
+        requests.RequestException,
+        sqlite3.Error,
+        OSError,
+    ]
+    try:
+        from alembic.util import CommandError
+
+        found.append(CommandError)
+    except ImportError:  # pragma: no cover - alembic ships with MLflow's SQL store
+        pass
+    return tuple(found)
+
+
+@contextmanager
+def translated(uri: str, doing: str) -> Iterator[None]:
+    """Run MLflow code; turn its failures into a StateError naming `uri` (credential-free).
+    `doing` completes "cannot …", e.g. "read runs from"."""
+    shown = redact(uri)
+    try:
+        with quiet():
+            yield
+    except StateError:
+        raise
+    except _failures() as exc:
+        raise StateError(f"cannot {doing} {shown}: {describe(exc)}", hint_for(uri)) from exc
+
+
+def describe(exc: BaseException) -> str:
+    """One line of a third-party error, credential-free and bounded."""
+    text = str(getattr(exc, "message", "") or exc) or type(exc).__name__
+    text = scrub(" ".join(text.split()))
+    if len(text) > MESSAGE_LIMIT:
+        text = text[: MESSAGE_LIMIT - 1] + "…"
+    return text
