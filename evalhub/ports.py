@@ -7,6 +7,7 @@ from typing import Protocol
 
 from evalhub.core.datasets import FileRef
 from evalhub.core.errors import Diagnostic
+from evalhub.core.job import JobResults, JobSpec, JobStatusUpdate
 from evalhub.core.records import NewRun, RunOutcome
 from evalhub.core.source import SourceDocument
 from evalhub.core.state import State
@@ -45,4 +46,20 @@ class StateStore(Protocol):
     def finish_run(self, run_id: str, outcome: RunOutcome) -> None:
         """Log metrics/params/artifacts, set the final status, and make the run its name's head
         (clearing the head mark of the previous head of that name)."""
+        ...
+
+
+class JobCallbacks(Protocol):
+    """How an adapter reports while it runs (EvalHub SDK naming)."""
+
+    def report_status(self, update: JobStatusUpdate) -> None: ...
+
+
+class FrameworkAdapter(Protocol):
+    """An evaluation framework behind one method. Bring your own: name any importable class
+    with this method in a Provider (`adapter: package.module:ClassName`)."""
+
+    def run_benchmark_job(self, job: JobSpec, callbacks: JobCallbacks) -> JobResults:
+        """Run one unit. Raise evalhub.core.errors.UnitError for an expected failure (the
+        unit is recorded as failed with its message); write raw output under job.output_dir."""
         ...

@@ -4,7 +4,9 @@
     ├── SpecError                one or more Diagnostics found in spec documents
     ├── StateError               the state store (MLflow) failed or holds something unusable
     ├── ExecutionError           a unit or executor failed in a way that stops the command
-    └── ConfigError              evalhub.yaml or a command-line value is wrong
+    ├── ConfigError              evalhub.yaml or a command-line value is wrong
+    └── UnitError                one unit failed (endpoint down, framework error): the unit is
+                                 recorded as failed with this message and the others go on
 
 Adapters translate third-party exceptions into these at their boundary; the CLI prints them
 without a traceback.
@@ -81,3 +83,7 @@ class StateError(EvalhubError):
 
 class ExecutionError(EvalhubError):
     """Running units failed in a way that stops the command."""
+
+
+class UnitError(EvalhubError):
+    """One unit failed; the apply records it as failed and carries on with the others."""

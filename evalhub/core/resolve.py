@@ -116,6 +116,7 @@ def _unit(
         direction=bench.direction,
         scale=bench.scale,
         files=files,
+        dataset=normalise(located.doc.directory, bench.dataset) if bench.dataset else None,
         judge=judge,
         weight=entry.weight,
         threshold=max(thresholds) if thresholds else None,

@@ -47,6 +47,7 @@ class ResolvedUnit(Strict):
     direction: Literal["higher", "lower"]
     scale: Scale
     files: dict[str, str] = Field(description="Root-relative path -> content digest.")
+    dataset: str | None = Field(default=None, description="The data file among `files`.")
     judge: ResolvedModel | None = None
     # Aggregation: part of the evaluation's identity, not the unit's.
     weight: float
