@@ -1,8 +1,9 @@
 """The built-in dataset evaluator: JSONL rows against the Model's OpenAI-compatible endpoint.
 
 Provider `config`: `system_prompt`, `prompt_template` (with {question} and {context}).
-Benchmark `params`: `scorer` (exact_match | contains | regex | f1 | json_valid | refusal),
-`limit`, `seed`, `max_tokens`, `temperature`, `max_retries`.
+Benchmark `params`: `scorer` (exact_match | contains | regex | f1 | json_valid | refusal) or
+`scorers` (a list), `limit`, `seed`, `max_tokens`, `temperature`, `max_retries`. The primary
+metric is always computed too when it names a scorer. Each scorer reports the mean over rows.
 Writes `samples.jsonl` (one record per row) and `endpoint.json` (the /models answer).
 """
 
@@ -54,6 +55,17 @@ def render_prompt(row: dict[str, Any], template: str | None) -> str:
     return template.replace("{question}", question).replace("{context}", str(context or ""))
 
 
+def requested_scorers(params: dict[str, Any], primary_metric: str) -> list[str]:
+    wanted = params.get("scorers") or [params.get("scorer", primary_metric)]
+    names = [str(n) for n in (wanted if isinstance(wanted, list) else [wanted])]
+    if primary_metric in SCORERS and primary_metric not in names:
+        names.append(primary_metric)
+    unknown = [n for n in names if n not in SCORERS]
+    if unknown:
+        raise UnitError(f"unknown scorer {unknown[0]!r}", f"scorers: {', '.join(sorted(SCORERS))}")
+    return names
+
+
 class BuiltinAdapter:
     def run_benchmark_job(self, job: JobSpec, callbacks: JobCallbacks) -> JobResults:
         return asyncio.run(self._run(job, callbacks))
@@ -61,9 +73,7 @@ class BuiltinAdapter:
     async def _run(self, job: JobSpec, callbacks: JobCallbacks) -> JobResults:
         unit = job.spec
         params = unit.params
-        scorer = str(params.get("scorer", unit.primary_metric))
-        if scorer not in SCORERS:
-            raise UnitError(f"unknown scorer {scorer!r}", f"scorers: {', '.join(sorted(SCORERS))}")
+        scorers = requested_scorers(params, unit.primary_metric)
         if unit.dataset is None:
             raise UnitError("a builtin benchmark needs a `dataset` in the provider's catalogue")
         endpoint = unit.model.endpoint
@@ -126,7 +136,7 @@ class BuiltinAdapter:
                     "id": row.get("id", index),
                     "prompt": prompt,
                     "answer": answer,
-                    "score": score_row(scorer, answer, row),
+                    "scores": {name: score_row(name, answer, row) for name in scorers},
                     "forbidden_cited": cites_forbidden(answer, row),
                     "latency_ms": round((time.monotonic() - t0) * 1000, 1),
                 }
@@ -144,7 +154,7 @@ class BuiltinAdapter:
                 handle.write(json.dumps(sample, ensure_ascii=False) + "\n")
         n = len(samples)
         metrics = {
-            scorer: sum(s["score"] for s in samples) / n,
+            **{name: sum(s["scores"][name] for s in samples) / n for name in scorers},
             "forbidden_cited": float(sum(bool(s["forbidden_cited"]) for s in samples)),
             "latency_ms_mean": sum(s["latency_ms"] for s in samples) / n,
             "requests": float(client.requests),

@@ -1,0 +1,100 @@
+"""`evalhub run-unit`: the one way a unit runs, everywhere (local process, container, Job).
+
+Reads a JobSpec, runs the provider's adapter, and writes JobResults atomically. An expected
+failure (UnitError) and an adapter crash both become a `failed` result with the reason, so the
+executor can always tell a failed unit from one that never finished (no result file).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+import traceback
+from collections.abc import Callable
+from pathlib import Path
+
+from pydantic import ValidationError
+
+from evalhub.adapters.frameworks import load_adapter
+from evalhub.core.errors import ConfigError, UnitError
+from evalhub.core.job import JobResults, JobSpec, JobStatusUpdate
+from evalhub.core.scoring import metric_value, normalise
+
+PROGRESS_PREFIX = "evalhub-progress: "
+
+
+class StderrCallbacks:
+    """Progress as JSON lines on stderr, which the local executor reads."""
+
+    def __init__(self, emit: Callable[[str], None] | None = None) -> None:
+        self.emit = emit or (lambda line: print(line, file=sys.stderr, flush=True))
+
+    def report_status(self, update: JobStatusUpdate) -> None:
+        self.emit(PROGRESS_PREFIX + update.model_dump_json(exclude_none=True))
+
+
+def read_job(path: Path) -> JobSpec:
+    try:
+        return JobSpec.model_validate(json.loads(path.read_text(encoding="utf-8")))
+    except OSError as exc:
+        raise ConfigError(f"cannot read unit spec {path}: {exc.strerror}") from None
+    except (ValueError, ValidationError) as exc:
+        raise ConfigError(f"{path} is not a unit spec: {str(exc).splitlines()[0]}") from None
+
+
+def site_packages(environment: str | None) -> list[Path]:
+    if not environment:
+        return []
+    return sorted(Path(environment).glob("lib/python*/site-packages"))
+
+
+def execute(job: JobSpec) -> JobResults:
+    """Run the job's adapter; never raises for a failure of the unit itself."""
+    unit = job.spec
+    failed = {
+        "fingerprint": job.fingerprint,
+        "status": "failed",
+        "primary_metric": unit.primary_metric,
+        "framework": unit.provider.adapter,
+        "framework_version": unit.provider.version,
+    }
+    search = [Path(job.project_root), Path(job.spec_root), *site_packages(job.environment)]
+    try:
+        adapter = load_adapter(unit.provider.adapter, search)
+        result = adapter.run_benchmark_job(job, StderrCallbacks())
+    except UnitError as exc:
+        message = exc.message + (f" ({exc.hint})" if exc.hint else "")
+        return JobResults.model_validate({**failed, "error": message})
+    except Exception as exc:
+        Path(job.output_dir).mkdir(parents=True, exist_ok=True)
+        (Path(job.output_dir) / "error.log").write_text(traceback.format_exc(), encoding="utf-8")
+        error = f"the {unit.provider.adapter} adapter crashed: {type(exc).__name__}: {exc}"
+        return JobResults.model_validate(
+            {**failed, "error": error, "artifacts": {"error.log": "error.log"}}
+        )
+    if result.status != "succeeded":
+        return result
+    value = metric_value(result.metrics, unit.primary_metric)
+    if value is None:
+        reported = ", ".join(sorted(result.metrics)) or "none"
+        return result.model_copy(
+            update={
+                "status": "failed",
+                "error": f"the result has no metric {unit.primary_metric!r} (reported: {reported})",
+            }
+        )
+    score = normalise(value, unit.scale, unit.direction)
+    return result.model_copy(update={"primary_value": value, "score": score})
+
+
+def write_result(result: JobResults, path: Path) -> None:
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(result.model_dump_json(indent=2), encoding="utf-8")
+    os.replace(tmp, path)
+
+
+def run_unit(job_path: Path, out_path: Path) -> JobResults:
+    result = execute(read_job(job_path))
+    write_result(result, out_path)
+    return result
