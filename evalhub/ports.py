@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Collection
+from collections.abc import Collection, Sequence
 from typing import Protocol
 
 from evalhub.core.datasets import FileRef
@@ -62,4 +62,24 @@ class FrameworkAdapter(Protocol):
     def run_benchmark_job(self, job: JobSpec, callbacks: JobCallbacks) -> JobResults:
         """Run one unit. Raise evalhub.core.errors.UnitError for an expected failure (the
         unit is recorded as failed with its message); write raw output under job.output_dir."""
+        ...
+
+
+class ExecutionEvents(Protocol):
+    """What an executor tells the application while units run (recording and progress)."""
+
+    def started(self, job: JobSpec) -> None: ...
+
+    def progress(self, job: JobSpec, update: JobStatusUpdate) -> None: ...
+
+    def finished(self, job: JobSpec, result: JobResults) -> None: ...
+
+
+class Executor(Protocol):
+    """Runs units: `evalhub run-unit` as a local process, in a container, or as a Job."""
+
+    def run(self, jobs: Sequence[JobSpec], events: ExecutionEvents) -> dict[str, JobResults]:
+        """Run every job (bounded concurrency); returns results by fingerprint. A unit that
+        fails, times out or is interrupted yields a failed result, never an exception; Ctrl-C
+        stops every unit and then raises KeyboardInterrupt."""
         ...

@@ -115,3 +115,15 @@ def _choice(data: Any) -> dict[str, Any]:
     if not isinstance(choice, dict):
         raise TypeError("choice is not an object")
     return choice
+
+
+def fetch_models(endpoint: Endpoint, api_key: str | None, timeout: float = 5.0) -> Any:
+    """The endpoint's /models answer, recorded with each unit as provenance; an error is
+    recorded as such (the units themselves decide whether the endpoint works)."""
+    headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
+    try:
+        response = httpx.get(endpoint.url.rstrip("/") + "/models", headers=headers, timeout=timeout)
+        response.raise_for_status()
+        return response.json()
+    except (httpx.HTTPError, ValueError) as exc:
+        return {"error": f"{type(exc).__name__}: {str(exc)[:200]}"}

@@ -18,10 +18,8 @@ from pydantic import ValidationError
 
 from evalhub.adapters.frameworks import load_adapter
 from evalhub.core.errors import ConfigError, UnitError
-from evalhub.core.job import JobResults, JobSpec, JobStatusUpdate
+from evalhub.core.job import PROGRESS_PREFIX, JobResults, JobSpec, JobStatusUpdate
 from evalhub.core.scoring import metric_value, normalise
-
-PROGRESS_PREFIX = "evalhub-progress: "
 
 
 class StderrCallbacks:

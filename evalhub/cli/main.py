@@ -8,7 +8,14 @@ from collections.abc import Sequence
 import click
 
 from evalhub import __version__
-from evalhub.cli.commands import init_cmd, plan_cmd, run_unit_cmd, schema_cmd, validate_cmd
+from evalhub.cli.commands import (
+    apply_cmd,
+    init_cmd,
+    plan_cmd,
+    run_unit_cmd,
+    schema_cmd,
+    validate_cmd,
+)
 from evalhub.cli.errors import EXIT_OK, run_guarded
 
 
@@ -26,6 +33,7 @@ cli.add_command(init_cmd.init)
 cli.add_command(validate_cmd.validate)
 cli.add_command(schema_cmd.schema)
 cli.add_command(plan_cmd.plan)
+cli.add_command(apply_cmd.apply)
 cli.add_command(run_unit_cmd.run_unit)
 
 

@@ -14,6 +14,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from evalhub.core.resolved import ResolvedUnit
 
 JOB_FORMAT_VERSION = 1
+PROGRESS_PREFIX = "evalhub-progress: "  # how run-unit reports progress on stderr
 
 
 class _Model(BaseModel):

@@ -66,7 +66,12 @@ def plan_text(plan: Plan, *, colour: bool = False) -> str:
 def _action_detail(action: EvaluationAction) -> str:
     if action.action in ("create", "run", "retry"):
         total = len(action.units) + action.reused
-        text = f"{len(action.units)} of {total} units" if action.reused else f"{total} units"
+        plural = "s" if total != 1 else ""
+        text = (
+            f"{len(action.units)} of {total} unit{plural}"
+            if action.reused
+            else f"{total} unit{plural}"
+        )
         return text + (
             f", {action.reused} reused" if action.reused and action.action == "create" else ""
         )

@@ -10,6 +10,7 @@ import logging
 import os
 import re
 import sqlite3
+import sys
 import warnings
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -98,7 +99,9 @@ def quiet() -> Iterator[None]:
     are not the user's to act on, and pytest turns warnings into errors). Scoped to the call."""
     with warnings.catch_warnings():
         for category in (DeprecationWarning, PendingDeprecationWarning, FutureWarning, UserWarning):
-            warnings.filterwarnings("ignore", category=category, module=r"(mlflow|sqlalchemy|alembic|pydantic)")
+            warnings.filterwarnings(
+                "ignore", category=category, module=r"(mlflow|sqlalchemy|alembic|pydantic)"
+            )
         yield
 
 
@@ -114,24 +117,18 @@ def hint_for(uri: str) -> str:
 
 
 def _failures() -> tuple[type[BaseException], ...]:
-    """The exception types translated at this boundary, from whichever libraries are loaded."""
-    import requests
-    from mlflow.exceptions import MlflowException
-    from sqlalchemy.exc import SQLAlchemyError
-
-    found: list[type[BaseException]] = [
-        MlflowException,
-        SQLAlchemyError,
-        requests.RequestException,
-        sqlite3.Error,
-        OSError,
-    ]
-    try:
-        from alembic.util import CommandError
-
-        found.append(CommandError)
-    except ImportError:  # pragma: no cover - alembic ships with MLflow's SQL store
-        pass
+    """The exception types translated at this boundary, from the libraries already loaded
+    (one that is not loaded cannot have raised; the SQL reader never loads MLflow)."""
+    found: list[type[BaseException]] = [sqlite3.Error, OSError, ImportError]
+    for module, name in (
+        ("mlflow.exceptions", "MlflowException"),
+        ("sqlalchemy.exc", "SQLAlchemyError"),
+        ("requests", "RequestException"),
+        ("alembic.util", "CommandError"),
+    ):
+        loaded = sys.modules.get(module)
+        if loaded is not None:
+            found.append(getattr(loaded, name))
     return tuple(found)
 
 
@@ -146,12 +143,31 @@ def translated(uri: str, doing: str) -> Iterator[None]:
     except StateError:
         raise
     except _failures() as exc:
-        raise StateError(f"cannot {doing} {shown}: {describe(exc)}", hint_for(uri)) from exc
+        hint = hint_for(uri)
+        if isinstance(exc, ImportError):
+            hint = f"install the driver the URI names (e.g. psycopg2-binary for postgresql); {hint}"
+        raise StateError(f"cannot {doing} {shown}: {describe(exc)}", hint) from exc
+
+
+# Network failures reach us as MLflow's wrapping of urllib3's wrapping of the OS error; the
+# user needs the last part only.
+_NETWORK = (
+    ("Connection refused", "connection refused (nothing is listening there)"),
+    ("Name or service not known", "unknown host"),
+    ("nodename nor servname", "unknown host"),
+    ("Temporary failure in name resolution", "unknown host"),
+    ("timed out", "timed out"),
+    ("ResponseError", "the server kept answering with errors"),
+    ("Max retries exceeded", "cannot connect"),
+)
 
 
 def describe(exc: BaseException) -> str:
     """One line of a third-party error, credential-free and bounded."""
     text = str(getattr(exc, "message", "") or exc) or type(exc).__name__
+    for needle, summary in _NETWORK:
+        if needle in text:
+            return summary
     text = scrub(" ".join(text.split()))
     if len(text) > MESSAGE_LIMIT:
         text = text[: MESSAGE_LIMIT - 1] + "…"

@@ -101,7 +101,9 @@ def make_state(heads: Iterable[RecordedRun], runs: Iterable[RecordedRun]) -> Sta
     unique_heads = {r.run_id: r for r in heads if r.head}
     unique_runs = {r.run_id: r for r in runs if r.kind == "unit"}
     return State(
-        heads=tuple(sorted(unique_heads.values(), key=lambda r: (r.kind, r.name, r.started, r.run_id))),
+        heads=tuple(
+            sorted(unique_heads.values(), key=lambda r: (r.kind, r.name, r.started, r.run_id))
+        ),
         by_fingerprint=tuple(
             sorted(unique_runs.values(), key=lambda r: (r.fingerprint, r.started, r.run_id))
         ),

@@ -1,0 +1,127 @@
+"""Managed provider environments: one virtualenv per distinct set of install requirements.
+
+Like pre-commit's store: keyed by a hash of the requirements (and the Python version), built once
+and reused, built under a file lock (check, lock, check again), in a temporary directory that is
+moved into place only when complete — a half-built environment is never used. Tools inside are
+always run as `<env>/bin/python -m <module>`, which stays valid after the move.
+
+Frameworks that need torch get `torch==2.13.0` (or whatever `torch==` pin they list) installed
+first, on its own: otherwise pip resolves a multi-GB CUDA build as a dependency.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import json
+import os
+import shutil
+import subprocess
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+from evalhub.core.canonical import sha256_hex
+from evalhub.core.errors import ExecutionError
+
+ENV_FORMAT = 1
+MARKER = ".evalhub-env.json"
+
+
+def default_root() -> Path:
+    cache = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    return Path(cache) / "evalhub" / "envs"
+
+
+def environment_key(requirements: list[str], python_version: str) -> str:
+    return sha256_hex(
+        {"format": ENV_FORMAT, "python": python_version, "requirements": sorted(requirements)}
+    )[:16]
+
+
+@contextmanager
+def file_lock(path: Path) -> Iterator[None]:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with path.open("a") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+class EnvironmentStore:
+    def __init__(self, root: Path | None = None, python: str = sys.executable) -> None:
+        self.root = root or default_root()
+        self.python = python
+
+    def path_for(self, requirements: list[str]) -> Path:
+        version = f"{sys.version_info.major}.{sys.version_info.minor}"
+        return self.root / environment_key(requirements, version)
+
+    def is_ready(self, env: Path) -> bool:
+        return (env / MARKER).is_file()
+
+    def ensure(self, requirements: list[str], log: Path | None = None) -> Path | None:
+        """The environment for `requirements` (None when there are none), built if needed."""
+        if not requirements:
+            return None
+        final = self.path_for(requirements)
+        if self.is_ready(final):
+            return final
+        with file_lock(final.with_name(final.name + ".lock")):
+            if self.is_ready(final):
+                return final
+            if final.exists():  # left by a crash before the marker was written
+                shutil.rmtree(final)
+            tmp = final.with_name(f"{final.name}.tmp-{os.getpid()}")
+            shutil.rmtree(tmp, ignore_errors=True)
+            try:
+                self._build(tmp, requirements, log)
+                os.replace(tmp, final)
+            finally:
+                shutil.rmtree(tmp, ignore_errors=True)
+        return final
+
+    def _build(self, env: Path, requirements: list[str], log: Path | None) -> None:
+        self._run([self.python, "-m", "venv", str(env)], log)
+        pip = [str(env / "bin" / "python"), "-m", "pip", "install", "--disable-pip-version-check"]
+        torch = [r for r in requirements if r.replace(" ", "").startswith("torch==")]
+        rest = [r for r in requirements if r not in torch]
+        if torch:
+            self._run([*pip, *torch], log)
+        if rest:
+            self._run([*pip, *rest], log)
+        freeze = subprocess.run(
+            [str(env / "bin" / "python"), "-m", "pip", "freeze"],
+            capture_output=True,
+            text=True,
+            check=False,
+        ).stdout.split()
+        marker = {"format": ENV_FORMAT, "requirements": sorted(requirements), "packages": freeze}
+        (env / MARKER).write_text(json.dumps(marker, indent=2), encoding="utf-8")
+
+    @staticmethod
+    def _run(command: list[str], log: Path | None) -> None:
+        proc = subprocess.run(command, capture_output=True, text=True, check=False)
+        if log is not None:
+            log.parent.mkdir(parents=True, exist_ok=True)
+            with log.open("a", encoding="utf-8") as handle:
+                handle.write(f"$ {' '.join(command)}\n{proc.stdout}{proc.stderr}\n")
+        if proc.returncode != 0:
+            tail = "\n".join((proc.stdout + proc.stderr).strip().splitlines()[-15:])
+            raise ExecutionError(
+                f"building a provider environment failed: `{' '.join(command)}` exited "
+                f"{proc.returncode}:\n{tail}",
+                "check the provider's `requirements` (pip must find every one on its index)",
+            )
+
+
+def packages(env: Path | None) -> list[str]:
+    """The `pip freeze` of a managed environment, as recorded when it was built."""
+    if env is None:
+        return []
+    try:
+        return list(json.loads((env / MARKER).read_text(encoding="utf-8"))["packages"])
+    except (OSError, ValueError, KeyError):
+        return []

@@ -1,0 +1,1 @@
+"""Executors: where `evalhub run-unit` runs."""

@@ -1,0 +1,145 @@
+"""The local executor: each unit is an `evalhub run-unit` subprocess.
+
+Bounded concurrency, a time limit per unit, and Ctrl-C stops every unit (its process group) and
+reports it as interrupted. A unit's files live in its work directory (the parent of the job's
+output_dir): unit.json, result.json, run-unit.log and the adapter's output/.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import signal
+import sys
+import time
+from collections.abc import Sequence
+from pathlib import Path
+
+from pydantic import ValidationError
+
+from evalhub.core.job import PROGRESS_PREFIX, JobResults, JobSpec, JobStatusUpdate
+from evalhub.ports import ExecutionEvents
+
+OFFLINE = {"HF_HUB_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1"}
+
+
+def failed(job: JobSpec, error: str) -> JobResults:
+    return JobResults(
+        fingerprint=job.fingerprint,
+        status="failed",
+        primary_metric=job.spec.primary_metric,
+        framework=job.spec.provider.adapter,
+        framework_version=job.spec.provider.version,
+        error=error,
+    )
+
+
+class LocalExecutor:
+    def __init__(self, concurrency: int = 2, python: str = sys.executable) -> None:
+        self.concurrency = concurrency
+        self.python = python
+
+    def run(self, jobs: Sequence[JobSpec], events: ExecutionEvents) -> dict[str, JobResults]:
+        return asyncio.run(self._run_all(jobs, events))
+
+    async def _run_all(
+        self, jobs: Sequence[JobSpec], events: ExecutionEvents
+    ) -> dict[str, JobResults]:
+        limiter = asyncio.Semaphore(self.concurrency)
+        results: dict[str, JobResults] = {}
+
+        async def guarded(job: JobSpec) -> None:
+            async with limiter:
+                results[job.fingerprint] = await self._run_one(job, events)
+
+        tasks = [asyncio.create_task(guarded(job)) for job in jobs]
+        try:
+            await asyncio.gather(*tasks)
+        except asyncio.CancelledError:
+            for task in tasks:
+                task.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
+            raise KeyboardInterrupt from None
+        return results
+
+    async def _run_one(self, job: JobSpec, events: ExecutionEvents) -> JobResults:
+        workdir = Path(job.output_dir).parent
+        workdir.mkdir(parents=True, exist_ok=True)
+        unit_file, result_file = workdir / "unit.json", workdir / "result.json"
+        unit_file.write_text(job.model_dump_json(indent=2), encoding="utf-8")
+        result_file.unlink(missing_ok=True)
+        events.started(job)
+        command = [self.python, "-m", "evalhub.cli.main", "run-unit", str(unit_file)]
+        command += ["--out", str(result_file)]
+        env = {**os.environ, **OFFLINE, "PYTHONUNBUFFERED": "1"}
+        started = time.monotonic()
+        with (workdir / "run-unit.log").open("wb") as log:
+            proc = await asyncio.create_subprocess_exec(
+                *command,
+                stdin=asyncio.subprocess.DEVNULL,
+                stdout=log,
+                stderr=asyncio.subprocess.PIPE,
+                env=env,
+                start_new_session=True,  # Ctrl-C reaches us; we stop the unit ourselves
+            )
+            try:
+                await asyncio.wait_for(self._follow(proc, job, events, log), job.timeout_seconds)
+            except TimeoutError:
+                _kill(proc)
+                await proc.wait()
+                result = failed(job, f"timed out after {job.timeout_seconds:g} s")
+                events.finished(job, result)
+                return result
+            except asyncio.CancelledError:
+                _kill(proc)
+                await proc.wait()
+                events.finished(job, failed(job, "interrupted (the apply was stopped)"))
+                raise
+        result = self._read_result(job, result_file, proc.returncode, workdir)
+        if result.duration_seconds == 0.0:
+            result = result.model_copy(update={"duration_seconds": time.monotonic() - started})
+        events.finished(job, result)
+        return result
+
+    @staticmethod
+    async def _follow(
+        proc: asyncio.subprocess.Process, job: JobSpec, events: ExecutionEvents, log: object
+    ) -> None:
+        assert proc.stderr is not None
+        async for raw in proc.stderr:
+            line = raw.decode("utf-8", "replace")
+            if line.startswith(PROGRESS_PREFIX):
+                try:
+                    update = JobStatusUpdate.model_validate_json(line[len(PROGRESS_PREFIX) :])
+                except ValidationError:
+                    continue
+                events.progress(job, update)
+            else:
+                log.write(raw)  # type: ignore[attr-defined]
+        await proc.wait()
+
+    @staticmethod
+    def _read_result(job: JobSpec, path: Path, code: int | None, workdir: Path) -> JobResults:
+        try:
+            return JobResults.model_validate_json(path.read_text(encoding="utf-8"))
+        except (OSError, ValidationError):
+            log = workdir / "run-unit.log"
+            tail = log.read_text(errors="replace").strip().splitlines()[-5:] if log.exists() else []
+            detail = (": " + " | ".join(tail)) if tail else ""
+            return failed(job, f"run-unit exited {code} without a result{detail}")
+
+
+def _kill(proc: asyncio.subprocess.Process) -> None:
+    try:
+        os.killpg(proc.pid, signal.SIGTERM)
+    except ProcessLookupError:
+        return
+    # A unit that ignores SIGTERM is killed a moment later.
+    loop = asyncio.get_running_loop()
+    loop.call_later(5, _hard_kill, proc.pid)
+
+
+def _hard_kill(pid: int) -> None:
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(pid, signal.SIGKILL)

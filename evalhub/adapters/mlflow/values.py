@@ -1,0 +1,88 @@
+"""Fitting evalhub's values into MLflow's limits: run names, keys, bounded values, batches.
+
+MLflow refuses (rather than trims) a param over 6,000 characters, a tag over 8,000, a key over
+250 or with characters outside its set, and a log_batch over 1,000 metrics or 100 params/tags.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from collections.abc import Iterator, Mapping, Sequence
+from pathlib import Path, PurePosixPath
+from typing import TypeVar
+
+from evalhub.core.records import NewRun
+
+PARAM_VALUE_LIMIT = 6000
+TAG_VALUE_LIMIT = 8000
+KEY_LIMIT = 250
+METRICS_PER_BATCH = 1000
+PARAMS_TAGS_PER_BATCH = 100
+TRUNCATED = "…[truncated by evalhub]"
+_KEY_CHARACTERS = re.compile(r"[^\w.\- :/]")
+
+T = TypeVar("T")
+
+
+def run_name(run: NewRun) -> str:
+    """`<entry>-<fingerprint[:12]>` for a unit, `<evaluation>-<fingerprint[:12]>` otherwise."""
+    base = run.name.split("/", 1)[-1] if run.kind == "unit" else run.name
+    return f"{base}-{run.fingerprint[:12]}"
+
+
+def experiment_location(artifact_root: Path, experiment: str) -> str:
+    """Where a server-less store keeps an experiment's artifacts (a file URI under the root).
+    The experiment's name, made path-safe, plus a digest so "a/b" and "a_b" stay apart."""
+    slug = "".join(c if c.isalnum() or c in "-_." else "_" for c in experiment)
+    digest = hashlib.sha256(experiment.encode()).hexdigest()[:8]
+    return (artifact_root.absolute() / f"{slug}-{digest}").as_uri()
+
+
+def key(name: str) -> str | None:
+    """A key MLflow accepts (characters outside its set become "_"), or None if there is none."""
+    cleaned = _KEY_CHARACTERS.sub("_", name).strip()
+    if not cleaned or ".." in cleaned or cleaned.startswith("/") or len(cleaned) > KEY_LIMIT:
+        return None
+    return cleaned
+
+
+def bounded(value: str, limit: int) -> str:
+    if len(value) <= limit:
+        return value
+    return value[: limit - len(TRUNCATED)] + TRUNCATED
+
+
+def params(values: Mapping[str, str]) -> dict[str, str]:
+    out = {}
+    for name, value in values.items():
+        cleaned = key(name)
+        if cleaned is not None:
+            out[cleaned] = bounded(str(value), PARAM_VALUE_LIMIT)
+    return out
+
+
+def tags(values: Mapping[str, str]) -> dict[str, str]:
+    out = {}
+    for name, value in values.items():
+        cleaned = key(name)
+        if cleaned is not None:
+            out[cleaned] = bounded(str(value), TAG_VALUE_LIMIT)
+    return out
+
+
+def one_line(text: str) -> str:
+    return " ".join(text.split())
+
+
+def artifact_path(name: str) -> PurePosixPath:
+    """A relative path inside the run's artifact directory; refuses anything that leaves it."""
+    path = PurePosixPath(name)
+    if not name or path.is_absolute() or ".." in path.parts or "\\" in name:
+        raise ValueError(f"artifact name {name!r} must be a relative path inside the run")
+    return path
+
+
+def batches(items: Sequence[T], size: int) -> Iterator[Sequence[T]]:
+    for start in range(0, len(items), size):
+        yield items[start : start + size]

@@ -1,0 +1,217 @@
+"""The StateStore over MLflow: runs are written through MLflow's client API and read in bulk.
+
+Reading picks one of two readers by the URI's scheme (both return equal States):
+  - sqlite/postgresql/mysql/mssql: MLflow's own tables, read-only, a handful of statements
+    (adapters/mlflow/sql_reader.py). MLflow itself is not even imported.
+  - http(s) and other servers: MLflow's search API, heads in one paged search, then one search
+    per fingerprint the heads do not settle, 8 at a time (adapters/mlflow/search_reader.py).
+Writing always goes through MlflowClient, so MLflow stays the owner of its schema.
+
+Head moves in finish_run are ordered for crash safety: the run is terminated, then marked head,
+then the previous heads of its name are cleared. A crash in between leaves two heads, and the
+reader's newest-wins rule (core/state.py) picks the right one.
+"""
+
+from __future__ import annotations
+
+import tempfile
+import threading
+import time
+from collections.abc import Collection
+from pathlib import Path
+from typing import TYPE_CHECKING, Protocol
+
+from evalhub.adapters.mlflow import boundary, values
+from evalhub.core import records
+from evalhub.core.errors import StateError
+from evalhub.core.records import NewRun, RunOutcome
+from evalhub.core.state import State
+
+if TYPE_CHECKING:
+    from mlflow import MlflowClient
+
+PARENT_RUN = "mlflow.parentRunId"
+FINAL_STATUS = {"succeeded": "FINISHED", "failed": "FAILED"}
+
+
+class Reader(Protocol):
+    def read(self, fingerprints: Collection[str]) -> State: ...
+
+
+class MlflowStateStore:
+    """Runs in any MLflow tracking store. `uri` is credential-free (it appears in messages)."""
+
+    def __init__(self, tracking_uri: str, artifact_root: Path | None) -> None:
+        self._tracking_uri = tracking_uri
+        self.uri = boundary.redact(tracking_uri)
+        # Server-less stores need an artifact location, or MLflow writes to ./mlruns; a server
+        # decides its own (its --default-artifact-root), so the local root is not sent to it.
+        self._artifact_root = artifact_root if boundary.is_sql(tracking_uri) else None
+        self._client_instance: MlflowClient | None = None
+        self._reader_instance: Reader | None = None
+        self._experiments: dict[str, str] = {}
+        self._lock = threading.Lock()
+
+    @classmethod
+    def open(cls, uri: str, artifact_root: Path | None) -> MlflowStateStore:
+        """A store over `uri`. Nothing is created or contacted until the first read or write."""
+        return cls(uri, artifact_root)
+
+    # -- reading -------------------------------------------------------------------------------
+
+    @property
+    def reader(self) -> Reader:
+        with self._lock:
+            if self._reader_instance is None:
+                self._reader_instance = self._make_reader()
+            return self._reader_instance
+
+    def _make_reader(self) -> Reader:
+        if boundary.is_sql(self._tracking_uri):
+            with boundary.translated(self._tracking_uri, "open"):
+                from evalhub.adapters.mlflow.sql_reader import SqlReader
+
+                return SqlReader(self._tracking_uri)
+        from evalhub.adapters.mlflow.search_reader import SearchReader
+
+        return SearchReader(self._tracking_uri, self._client_unlocked())
+
+    def read(self, fingerprints: Collection[str]) -> State:
+        return self.reader.read(fingerprints)
+
+    # -- writing -------------------------------------------------------------------------------
+
+    def start_run(self, run: NewRun) -> str:
+        tags = values.tags(run.all_tags())
+        if run.parent_run_id:
+            tags[PARENT_RUN] = run.parent_run_id
+        client = self._client()
+        with boundary.translated(self._tracking_uri, "start a run in"):
+            experiment = self._experiment_id(client, run.experiment)
+            created = client.create_run(experiment, tags=tags, run_name=values.run_name(run))
+        return str(created.info.run_id)
+
+    def finish_run(self, run_id: str, outcome: RunOutcome) -> None:
+        if outcome.status not in FINAL_STATUS:
+            raise ValueError(f"a finished run succeeded or failed, not {outcome.status!r}")
+        from mlflow.entities import Metric, Param, RunTag
+
+        artifacts = {self._artifact_path(name): data for name, data in outcome.artifacts.items()}
+        now = int(time.time() * 1000)
+        metrics = [
+            Metric(name, float(value), now, 0)
+            for raw, value in outcome.metrics.items()
+            if (name := values.key(raw)) is not None
+        ]
+        params = [Param(k, v) for k, v in values.params(outcome.params).items()]
+        final = {**outcome.tags, records.STATUS: outcome.status}
+        if outcome.error:
+            final[records.ERROR] = values.one_line(outcome.error)
+        tags = [RunTag(k, v) for k, v in values.tags(final).items()]
+        client = self._client()
+        with boundary.translated(self._tracking_uri, f"record run {run_id} in"):
+            for metric_batch in values.batches(metrics, values.METRICS_PER_BATCH):
+                client.log_batch(run_id, metrics=metric_batch)
+            for param_batch in values.batches(params, values.PARAMS_TAGS_PER_BATCH):
+                client.log_batch(run_id, params=param_batch)
+            if artifacts:
+                with tempfile.TemporaryDirectory(prefix="evalhub-artifacts-") as tmp:
+                    for path, data in artifacts.items():
+                        target = Path(tmp, path)
+                        target.parent.mkdir(parents=True, exist_ok=True)
+                        target.write_bytes(data)
+                    client.log_artifacts(run_id, tmp)
+            for tag_batch in values.batches(tags, values.PARAMS_TAGS_PER_BATCH):
+                client.log_batch(run_id, tags=tag_batch)
+            client.set_terminated(run_id, FINAL_STATUS[outcome.status])
+            self._move_head(client, run_id)
+
+    def _move_head(self, client: MlflowClient, run_id: str) -> None:
+        from evalhub.adapters.mlflow.search_reader import active_experiments, search, tag_filter
+
+        mine = client.get_run(run_id).data.tags
+        client.set_tag(run_id, records.HEAD, "true")  # first the new head, then clear the old
+        same_name = " AND ".join(
+            [
+                tag_filter(records.HEAD, "true"),
+                tag_filter(records.KIND, mine[records.KIND]),
+                tag_filter(records.NAME, mine[records.NAME]),
+            ]
+        )
+        for other in search(client, active_experiments(client), same_name):
+            if other.info.run_id != run_id:
+                client.set_tag(other.info.run_id, records.HEAD, "false")
+
+    @staticmethod
+    def _artifact_path(name: str) -> str:
+        try:
+            return str(values.artifact_path(name))
+        except ValueError as exc:
+            raise StateError(str(exc), "name artifacts by relative paths") from None
+
+    # -- the MLflow client ---------------------------------------------------------------------
+
+    def _client(self) -> MlflowClient:
+        with self._lock:
+            return self._client_unlocked()
+
+    def _client_unlocked(self) -> MlflowClient:
+        if self._client_instance is None:
+            self._prepare_sqlite()
+            boundary.import_mlflow()
+            from mlflow import MlflowClient
+
+            with boundary.translated(self._tracking_uri, "open"):
+                self._client_instance = MlflowClient(tracking_uri=self._tracking_uri)
+        return self._client_instance
+
+    def _prepare_sqlite(self) -> None:
+        """Before MLflow opens a SQLite file for writing: create its directory, and refuse a
+        file that is not an MLflow store (MLflow would add its tables to any SQLite file)."""
+        if boundary.scheme(self._tracking_uri) != "sqlite":
+            return
+        path = boundary.sqlite_path(self._tracking_uri)
+        if path is None:
+            return
+        if path.exists() and path.stat().st_size > 0:
+            from evalhub.adapters.mlflow.sql_reader import SqlReader
+
+            SqlReader(self._tracking_uri).check()  # a StateError unless the file is MLflow's
+            return
+        with boundary.translated(self._tracking_uri, "create"):
+            path.parent.mkdir(parents=True, exist_ok=True)
+
+    def _experiment_id(self, client: MlflowClient, name: str) -> str:
+        with self._lock:
+            cached = self._experiments.get(name)
+        if cached is not None:
+            return cached
+        from mlflow.exceptions import MlflowException
+
+        found = client.get_experiment_by_name(name)
+        if found is None:
+            try:
+                experiment_id = client.create_experiment(
+                    name, artifact_location=self._artifacts(name)
+                )
+            except MlflowException:
+                found = client.get_experiment_by_name(name)  # created meanwhile by another run
+                if found is None:
+                    raise
+                experiment_id = found.experiment_id
+        elif found.lifecycle_stage != "active":
+            raise StateError(
+                f"the MLflow experiment {name!r} in {self.uri} is deleted",
+                "restore it (`mlflow experiments restore`) or name another experiment in the "
+                "evaluation's spec.experiment.name",
+            )
+        else:
+            experiment_id = found.experiment_id
+        with self._lock:
+            self._experiments[name] = experiment_id
+        return experiment_id
+
+    def _artifacts(self, experiment: str) -> str | None:
+        if self._artifact_root is None:
+            return None
+        return values.experiment_location(self._artifact_root, experiment)

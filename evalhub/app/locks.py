@@ -1,0 +1,30 @@
+"""One apply at a time per state store: the lock that keeps a unit from running twice."""
+
+from __future__ import annotations
+
+import fcntl
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+
+from evalhub.app.project import Project
+from evalhub.core.canonical import sha256_hex
+
+
+@contextmanager
+def apply_lock(project: Project, store_uri: str, waiting: Callable[[], None]) -> Iterator[None]:
+    """Held while an apply plans, runs and records. A second apply against the same store waits,
+    then re-plans: it sees the first one's results and runs nothing twice. (The lock lives on
+    this machine; CI runners applying to one remote store concurrently need a CI concurrency
+    group — see the README.)"""
+    path = project.state_dir / "locks" / f"apply-{sha256_hex(store_uri)[:16]}.lock"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with path.open("a") as handle:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            waiting()
+            fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)

@@ -1,0 +1,83 @@
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import click
+
+from evalhub.app.apply import ApplyOptions, ApplyReport
+from evalhub.app.apply import apply as run_apply
+from evalhub.app.project import load_project
+from evalhub.cli.errors import EXIT_ERROR, EXIT_OK
+from evalhub.cli.output import err, out
+from evalhub.cli.progress import ApplyDisplay
+from evalhub.core.errors import ConfigError
+from evalhub.core.plan import Plan
+from evalhub.core.render_apply import SummaryRow, summary_rows_text
+from evalhub.core.render_plan import plan_text
+
+
+@click.command()
+@click.argument("plan_file", required=False, type=click.Path(dir_okay=False, path_type=Path))
+@click.option("--evaluation", "-e", "names", multiple=True, help="Apply only these evaluations.")
+@click.option("--concurrency", "-j", type=click.IntRange(1, 256), help="Units run at once.")
+@click.option("--yes", "-y", is_flag=True, help="Do not ask before running.")
+def apply(
+    plan_file: Path | None, names: tuple[str, ...], concurrency: int | None, yes: bool
+) -> int:
+    """Run what changed, record it in MLflow, and score it.
+
+    Without PLAN_FILE, plans first (like `evalhub plan`) and asks before running; with a plan
+    saved by `evalhub plan --out`, runs exactly that plan, or refuses it if the specs or the
+    recorded runs changed since. Exit 1 when a unit failed (the others still run and record).
+    """
+    if plan_file is not None and names:
+        raise ConfigError("give a saved plan or --evaluation, not both")
+    interactive = sys.stdin.isatty()
+
+    def confirm(plan: Plan) -> bool:
+        err(plan_text(plan, colour=sys.stderr.isatty()))
+        if yes:
+            return True
+        if not interactive:
+            raise ConfigError(
+                "apply would run units but cannot ask for confirmation (no terminal)",
+                "review `evalhub plan`, then run `evalhub apply --yes`",
+            )
+        return click.confirm("Run these units?", default=False, err=True)
+
+    with ApplyDisplay() as display:
+        options = ApplyOptions(
+            plan_file=plan_file,
+            names=list(names) or None,
+            concurrency=concurrency,
+            confirm=confirm,
+            waiting=lambda: err("Another apply is running against this store; waiting for it…"),
+            display=display,
+        )
+        report = run_apply(load_project(), options)
+    return render(report)
+
+
+def render(report: ApplyReport) -> int:
+    if not report.evaluations:
+        out(plan_text(report.plan))
+        return EXIT_OK
+    rows = [
+        SummaryRow(
+            e.name,
+            e.action,
+            e.units_run,
+            e.units_failed,
+            e.score.aggregate if e.score else None,
+            e.score.verdict if e.score else "—",
+            e.score.reasons if e.score else (),
+        )
+        for e in report.evaluations
+    ]
+    out(summary_rows_text(rows))
+    failed = report.failed_units
+    if failed:
+        err(f"\n{len(failed)} unit(s) failed; `evalhub apply` again retries only those.")
+        return EXIT_ERROR
+    return EXIT_OK
