@@ -25,6 +25,7 @@ def resolve_model(located: Located[Model]) -> ResolvedModel:
         local=local,
         revision=spec.revision,
         defaults=spec.defaults,
+        tokenizer=spec.tokenizer,
     )
 
 

@@ -12,7 +12,7 @@ from pydantic import Field, JsonValue
 
 from evalhub.core.spec.base import Strict
 from evalhub.core.spec.evaluation import Execution, Experiment, Gates
-from evalhub.core.spec.model import Endpoint, LocalModel, RequestDefaults
+from evalhub.core.spec.model import Endpoint, LocalModel, RequestDefaults, Tokenizer
 from evalhub.core.spec.provider import Resources, Scale
 
 
@@ -23,6 +23,7 @@ class ResolvedModel(Strict):
     local: LocalModel | None
     revision: str
     defaults: RequestDefaults
+    tokenizer: Tokenizer | None = None
 
 
 class ResolvedProvider(Strict):

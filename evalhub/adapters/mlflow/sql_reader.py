@@ -2,17 +2,20 @@
 
 Read-only, with SQLAlchemy Core, in a handful of statements whatever the number of units:
 
-    1  probe the columns relied on (a statement that returns no rows)
-    2  heads: the evalhub.* tags of every active run tagged evalhub.head = 'true'
-    1  heads: their latest metrics
-    2  per chunk of ≤ 500 pending fingerprints: tags and latest metrics of the runs with them
+    1  probe the tables and columns relied on (returns no rows)
+    1  heads: every active run tagged evalhub.head = 'true', with its evalhub.* tags and latest
+       metrics (one statement: the runs picked once, as a CTE, then tags UNION ALL metrics)
+    1  per chunk of ≤ 500 pending fingerprints (see runs.pending): the same for their runs
+With more than one chunk of pending fingerprints, one pass over every run's fingerprint tag
+replaces the chunks (each chunk would pass over them again), then the matching runs are fetched
+by id, 500 a statement. Picking runs by `tags.key = …` is served by the tags primary key
+(key, run_uuid); the value is then checked row by row (MLflow has no index on it).
 
-Selecting on `tags.key = … AND tags.value …` is assisted by the tags primary key (key, run_uuid).
-The tables and columns used (MLflow's schema since 1.x, unchanged in 3.x):
+The tables and columns used (MLflow's schema since 1.x, unchanged through 3.x):
     runs(run_uuid, status, start_time, lifecycle_stage, experiment_id)
     experiments(experiment_id, lifecycle_stage)
     tags(key, value, run_uuid)          latest_metrics(key, value, is_nan, run_uuid)
-A SQLite file is opened with mode=ro: reading can never write to (or create) it.
+A SQLite file is opened with mode=ro: reading can never write to it or create it.
 """
 
 from __future__ import annotations
@@ -24,11 +27,24 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
-from sqlalchemy import Engine, create_engine, inspect, literal, select, table
+from sqlalchemy import (
+    CTE,
+    Engine,
+    FromClause,
+    create_engine,
+    inspect,
+    literal,
+    literal_column,
+    null,
+    select,
+    table,
+    union_all,
+)
 from sqlalchemy import column as col
 from sqlalchemy.engine import Connection
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.pool import NullPool
+from sqlalchemy.sql.elements import ColumnClause, ColumnElement
 
 from evalhub.core import records
 from evalhub.core.errors import StateError
@@ -70,12 +86,8 @@ class SqlReader:
             return State()  # nothing recorded yet; the first write creates the store
         with translated(self.uri, "read runs from"), self.engine.connect() as conn:
             self._check_schema(conn)
-            heads = recorded_runs(self._runs(conn, records.HEAD, ["true"]))
-            runs = recorded_runs(
-                raw
-                for chunk in _chunks(pending(fingerprints, heads), CHUNK)
-                for raw in self._runs(conn, records.FINGERPRINT, chunk)
-            )
+            heads = recorded_runs(_runs(conn, _tagged(records.HEAD, ["true"])))
+            runs = recorded_runs(_runs_of(conn, pending(fingerprints, heads)))
         return make_state(heads, runs)
 
     def check(self) -> None:
@@ -117,47 +129,91 @@ class SqlReader:
             "upgrade the store with `mlflow db upgrade <uri>` using the MLflow evalhub installs",
         )
 
-    def _runs(self, conn: Connection, key: str, values: list[str]) -> list[RawRun]:
-        """The active runs whose tag `key` has one of `values`, with their evalhub.* tags and
-        latest metrics: two statements."""
-        sel = TAGS.alias("sel")
-        picked = sel.join(RUNS, RUNS.c.run_uuid == sel.c.run_uuid).join(
-            EXPERIMENTS, EXPERIMENTS.c.experiment_id == RUNS.c.experiment_id
-        )
-        where = (
-            sel.c.key == key,
-            sel.c.value == values[0] if len(values) == 1 else sel.c.value.in_(values),
+
+def _runs_of(conn: Connection, fingerprints: list[str]) -> list[RawRun]:
+    """Every active run with one of the fingerprints."""
+    if len(fingerprints) <= CHUNK:
+        return _runs(conn, _tagged(records.FINGERPRINT, fingerprints)) if fingerprints else []
+    wanted = set(fingerprints)
+    scan = select(TAGS.c.run_uuid, TAGS.c.value).where(TAGS.c.key == records.FINGERPRINT)
+    ids = [run_id for run_id, value in conn.execute(scan) if value in wanted]
+    return [raw for chunk in _chunks(ids, CHUNK) for raw in _runs(conn, _with_ids(chunk))]
+
+
+def _tagged(key: str, values: list[str]) -> CTE:
+    """The active runs whose tag `key` has one of `values`."""
+    sel = TAGS.alias("sel")
+    return _active(
+        sel.join(RUNS, RUNS.c.run_uuid == sel.c.run_uuid),
+        sel.c.key == key,
+        _one_of(sel.c.value, values),
+    )
+
+
+def _with_ids(ids: list[str]) -> CTE:
+    return _active(RUNS, _one_of(RUNS.c.run_uuid, ids))
+
+
+def _one_of(column: ColumnClause[Any], values: list[str]) -> ColumnElement[bool]:
+    return column == values[0] if len(values) == 1 else column.in_(values)
+
+
+def _active(source: FromClause, *conditions: ColumnElement[bool]) -> CTE:
+    return (
+        select(RUNS.c.run_uuid, RUNS.c.status, RUNS.c.start_time)
+        .select_from(source.join(EXPERIMENTS, EXPERIMENTS.c.experiment_id == RUNS.c.experiment_id))
+        .where(
+            *conditions,
             RUNS.c.lifecycle_stage == "active",
             EXPERIMENTS.c.lifecycle_stage == "active",
         )
-        tag = TAGS.alias("t")
-        tag_rows = conn.execute(
-            select(RUNS.c.run_uuid, RUNS.c.status, RUNS.c.start_time, tag.c.key, tag.c.value)
-            .select_from(picked.join(tag, tag.c.run_uuid == RUNS.c.run_uuid))
-            .where(*where, tag.c.key >= PREFIX_LOW, tag.c.key < PREFIX_HIGH)
-        ).all()
-        if not tag_rows:
-            return []
-        metric_rows = conn.execute(
-            select(METRICS.c.run_uuid, METRICS.c.key, METRICS.c.value, METRICS.c.is_nan)
-            .select_from(picked.join(METRICS, METRICS.c.run_uuid == RUNS.c.run_uuid))
-            .where(*where)
-        ).all()
-        return _assemble(tag_rows, metric_rows)
+        .cte("picked")
+    )
 
 
-def _assemble(
-    tag_rows: Iterable[tuple[Any, ...]], metric_rows: Iterable[tuple[Any, ...]]
-) -> list[RawRun]:
+def _runs(conn: Connection, picked: CTE) -> list[RawRun]:
+    """The picked runs with their evalhub.* tags and latest metrics, in one statement: the CTE
+    is evaluated once, then tags UNION ALL metrics (a tag row has `text`, a metric row has
+    `number`; `source` tells them apart)."""
+    tag = TAGS.alias("t")
+    tags = (
+        select(
+            picked.c.run_uuid,
+            picked.c.status,
+            picked.c.start_time,
+            literal_column("0").label("source"),
+            tag.c.key,
+            tag.c.value.label("text"),
+            null().label("number"),
+            null().label("is_nan"),
+        )
+        .select_from(picked.join(tag, tag.c.run_uuid == picked.c.run_uuid))
+        .where(tag.c.key >= PREFIX_LOW, tag.c.key < PREFIX_HIGH)
+    )
+    metrics = select(
+        picked.c.run_uuid,
+        picked.c.status,
+        picked.c.start_time,
+        literal_column("1"),
+        METRICS.c.key,
+        null(),
+        METRICS.c.value,
+        METRICS.c.is_nan,
+    ).select_from(picked.join(METRICS, METRICS.c.run_uuid == picked.c.run_uuid))
+    return _assemble(conn.execute(union_all(tags, metrics)).all())
+
+
+def _assemble(rows: Iterable[tuple[Any, ...]]) -> list[RawRun]:
     info: dict[str, tuple[str, int | None]] = {}
     tags: dict[str, dict[str, str]] = {}
-    for run_id, status, start_time, key, value in tag_rows:
-        info[run_id] = (status, start_time)
-        if key.startswith(records.TAG_PREFIX) and value is not None:
-            tags.setdefault(run_id, {})[key] = value
     metrics: dict[str, dict[str, float]] = {}
-    for run_id, key, value, is_nan in metric_rows:
-        metrics.setdefault(run_id, {})[key] = math.nan if is_nan else float(value)
+    for run_id, status, start_time, source, key, text, number, is_nan in rows:
+        info[run_id] = (status, start_time)
+        if source == 0:
+            if key.startswith(records.TAG_PREFIX) and text is not None:
+                tags.setdefault(run_id, {})[key] = text
+        else:
+            metrics.setdefault(run_id, {})[key] = math.nan if is_nan else float(number)
     return [
         RawRun(run_id, status, start_time, tags.get(run_id, {}), metrics.get(run_id, {}))
         for run_id, (status, start_time) in info.items()

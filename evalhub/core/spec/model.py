@@ -56,6 +56,26 @@ class LocalModel(Strict):
         return self
 
 
+class Tokenizer(Strict):
+    """A local Hugging Face tokenizer of the model, for frameworks that count tokens themselves
+    (lm-eval's log-likelihood tasks, GuideLLM). Not part of identity: the revision is."""
+
+    path: str | None = Field(
+        default=None, description="A tokenizer directory, relative to the repository root."
+    )
+    path_env: EnvVarName | None = Field(
+        default=None,
+        description="An environment variable holding the tokenizer directory (machine-specific "
+        "locations, e.g. one built by scripts/model_server.py).",
+    )
+
+    @model_validator(mode="after")
+    def _one_source(self) -> Tokenizer:
+        if (self.path is None) == (self.path_env is None):
+            raise ValueError("give exactly one of `path` or `path_env`")
+        return self
+
+
 class RequestDefaults(Strict):
     """Request settings the adapters use unless a benchmark says otherwise."""
 
@@ -86,6 +106,9 @@ class ModelSpec(Strict):
     )
     defaults: RequestDefaults = Field(
         default_factory=RequestDefaults, description="Default request settings."
+    )
+    tokenizer: Tokenizer | None = Field(
+        default=None, description="Where frameworks find the model's tokenizer, if they need it."
     )
 
     @model_validator(mode="after")
