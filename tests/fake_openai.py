@@ -25,6 +25,8 @@ class Script:
     answer: Callable[[str], str] = lambda prompt: "You have 60 days to return an item."
     faults: list[int | str] = field(default_factory=list)
     always: int | str | None = None
+    # A fault chosen per request from its body (after `faults` and `always` found none).
+    fault_for: Callable[[dict[str, Any]], int | str | None] = lambda body: None
     requests: list[dict[str, Any]] = field(default_factory=list)
     headers: list[dict[str, str]] = field(default_factory=list)
     lock: threading.Lock = field(default_factory=threading.Lock)
@@ -62,6 +64,8 @@ class _Handler(BaseHTTPRequestHandler):
             self.script.requests.append({"path": self.path, **body})
             self.script.headers.append(dict(self.headers.items()))
             fault = self.script.faults.pop(0) if self.script.faults else self.script.always
+            if fault is None:
+                fault = self.script.fault_for(body)
         if fault == "stall":
             time.sleep(5)
             fault = None
