@@ -37,8 +37,8 @@ demo: setup
 	@echo "Next: .venv/bin/evalhub --help"
 
 lint: $(VENV)/.installed-test
-	$(BIN)/ruff check evalhub tests bench
-	$(BIN)/ruff format --check evalhub tests bench
+	$(BIN)/ruff check evalhub tests bench scripts
+	$(BIN)/ruff format --check evalhub tests bench scripts
 	$(BIN)/mypy
 
 test: lint

