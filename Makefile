@@ -11,7 +11,7 @@ export HF_DATASETS_OFFLINE := 1
 export TRANSFORMERS_OFFLINE := 1
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
-.PHONY: demo test lint setup clean bench
+.PHONY: demo test lint setup clean bench model-server
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -30,18 +30,18 @@ $(VENV)/.installed-test: $(VENV)/.installed pyproject.toml
 setup: $(VENV)/.installed
 
 demo: setup
-	$(BIN)/evalhub validate
-	$(BIN)/evalhub schema --check
-	$(BIN)/evalhub plan
-	@echo
-	@echo "Next: .venv/bin/evalhub --help"
+	scripts/demo.sh
+
+# The local model server's environment (llama-cpp-python builds from source once; cached).
+model-server:
+	$(PYTHON) scripts/model_server.py setup
 
 lint: $(VENV)/.installed-test
 	$(BIN)/ruff check evalhub tests bench scripts
 	$(BIN)/ruff format --check evalhub tests bench scripts
 	$(BIN)/mypy
 
-test: lint
+test: lint model-server
 	$(BIN)/pytest
 
 bench: $(VENV)/.installed-test

@@ -1,0 +1,30 @@
+#!/usr/bin/env bash
+# `make demo`: the main job on embedded defaults. Starts the local model (SmolLM2-135M-Instruct
+# on llama-cpp-python, 127.0.0.1:8000, the endpoint the example Models name), applies the example
+# evaluations whose frameworks this evalhub runs, shows the result, stops the model.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+export HF_HUB_OFFLINE=1 HF_DATASETS_OFFLINE=1 TRANSFORMERS_OFFLINE=1
+PORT=8000
+EVALHUB=.venv/bin/evalhub
+
+python3 scripts/model_server.py setup
+python3 scripts/model_server.py start --port "$PORT"
+trap 'python3 scripts/model_server.py stop --port "$PORT"' EXIT
+
+# The example Models name their key by variable (api_key_env); the local server needs none, so
+# any value works here. It is never written anywhere.
+export SUPPORT_ASSISTANT_API_KEY="${SUPPORT_ASSISTANT_API_KEY:-local-demo-key}"
+SUPPORT_ASSISTANT_TOKENIZER="$(python3 scripts/model_server.py tokenizer | tail -n 1)"
+export SUPPORT_ASSISTANT_TOKENIZER
+
+"$EVALHUB" validate
+echo
+"$EVALHUB" apply --yes -e support-assistant-smoke -e support-assistant-harness || status=$?
+echo
+echo "== after the apply: the two evaluations are unchanged; the others need frameworks that come later"
+"$EVALHUB" plan
+echo
+echo "Records: MLflow SQLite store .evalhub/mlflow.db. To browse them:"
+echo "  .venv/bin/pip install 'mlflow==3.17.2' && .venv/bin/mlflow ui --backend-store-uri sqlite:///.evalhub/mlflow.db"
+exit "${status:-0}"
