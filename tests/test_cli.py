@@ -109,5 +109,8 @@ def test_bad_project_file_is_reported_like_a_spec(tmp_path: Path) -> None:
     (tmp_path / "evalhub.yaml").write_text("specs: [evals]\nexecutors: {concurency: 3}\n")
     result = run_cli("validate", cwd=tmp_path)
     assert result.code == 1
-    assert "evalhub.yaml:2:13: executors.concurency: unknown field 'concurency'" in result.stderr
-    assert "did you mean 'concurrency'?" in result.stderr
+    assert "evalhub.yaml:2:13: executors.concurency: unknown field 'concurency'" in result.stdout
+    assert "did you mean 'concurrency'?" in result.stdout
+    other = run_cli("plan", cwd=tmp_path)  # every other command reports it on stderr
+    assert other.code == 1
+    assert "evalhub.yaml:2:13: executors.concurency: unknown field 'concurency'" in other.stderr

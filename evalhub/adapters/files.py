@@ -71,7 +71,7 @@ def digest_refs(spec_root: Path, refs: list[FileRef]) -> tuple[dict[str, str], l
         else:
             problems.append(
                 ref.diagnostic(
-                    f"{ref.written!r} does not exist (looked for {target})",
+                    f"{ref.written!r} does not exist (looked for {os.path.relpath(target)})",
                     "fix the path; it is relative to the spec file that names it",
                 )
             )

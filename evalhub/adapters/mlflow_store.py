@@ -98,11 +98,7 @@ class MlflowStateStore:
 
         artifacts = {self._artifact_path(name): data for name, data in outcome.artifacts.items()}
         now = int(time.time() * 1000)
-        metrics = [
-            Metric(name, float(value), now, 0)
-            for raw, value in outcome.metrics.items()
-            if (name := values.key(raw)) is not None
-        ]
+        metrics = [Metric(k, v, now, 0) for k, v in values.metrics(outcome.metrics).items()]
         params = [Param(k, v) for k, v in values.params(outcome.params).items()]
         final = {**outcome.tags, records.STATUS: outcome.status}
         if outcome.error:

@@ -9,10 +9,19 @@ expansion ("billion laughs") all have limits.
 from __future__ import annotations
 
 import io
+import math
+import pathlib
+import stat
 from typing import Any
 
 from ruamel.yaml import YAML
 from ruamel.yaml.error import MarkedYAMLError, YAMLError
+from ruamel.yaml.events import (
+    MappingEndEvent,
+    MappingStartEvent,
+    SequenceEndEvent,
+    SequenceStartEvent,
+)
 from ruamel.yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 from ruamel.yaml.reader import ReaderError
 
@@ -32,6 +41,7 @@ _SCALAR_TAGS = {
 }
 _TIMESTAMP = "tag:yaml.org,2002:timestamp"
 _MERGE = "tag:yaml.org,2002:merge"
+_NULL = "tag:yaml.org,2002:null"
 
 
 class _Abort(Exception):
@@ -99,28 +109,37 @@ class _Builder:
         if node.tag not in _SCALAR_TAGS:
             raise self._bad_tag(node, path)
         try:
-            return self.constructor.construct_object(node, deep=True)
+            value = self.constructor.construct_object(node, deep=True)
         except (ValueError, YAMLError) as exc:
             raise self.fail(
                 node, path, f"cannot read value {node.value[:40]!r}: {exc}", "quote it"
             ) from None
+        if isinstance(value, float) and not math.isfinite(value):
+            raise self.fail(
+                node,
+                path,
+                f"{node.value!r} is not a finite number",
+                "write a number; quote it if you meant the text",
+            )
+        return value
 
     def _mapping(self, node: MappingNode, path: Path, depth: int) -> dict[str, Any]:
         if node.tag != "tag:yaml.org,2002:map":
             raise self._bad_tag(node, path)
         out: dict[str, Any] = {}
-        merged: dict[str, Any] = {}
+        merges = [value for key, value in node.value if key.tag == _MERGE]
         for key_node, value_node in node.value:
             if key_node.tag == _MERGE:
-                merged.update(self._merge(value_node, path, depth))
                 continue
             if not isinstance(key_node, ScalarNode) or key_node.tag not in _SCALAR_TAGS:
                 raise self.fail(
                     key_node, path, "mapping keys must be plain strings", "quote the key"
                 )
-            key = str(self.constructor.construct_object(key_node, deep=True))
-            if key_node.tag == "tag:yaml.org,2002:null":
-                key = ""
+            key = (
+                ""
+                if key_node.tag == "tag:yaml.org,2002:null"
+                else str(self._scalar(key_node, path))
+            )
             child = (*path, key)
             if key in out:
                 first = self.keys[child]
@@ -134,10 +153,12 @@ class _Builder:
                     )
                 )
                 continue
-            self.keys[child] = _pos(key_node)
+            self.keys.setdefault(child, _pos(key_node))  # a merge never moves an explicit key
             out[key] = self.build(value_node, child, depth + 1)
-        for key, value in merged.items():
-            out.setdefault(key, value)
+        # Merged keys (`<<`) come last, so explicit keys keep their own positions and values.
+        for merge in merges:
+            for key, value in self._merge(merge, path, depth).items():
+                out.setdefault(key, value)
         return out
 
     def _merge(self, node: Node, path: Path, depth: int) -> dict[str, Any]:
@@ -152,9 +173,25 @@ class _Builder:
 
 
 def _line_col(text: str, offset: int) -> Position:
-    before = text[:offset]
+    """Line and column (in characters) of a UTF-8 byte offset into `text`."""
+    before = text.encode("utf-8")[:offset].decode("utf-8", "replace")
     line = before.count("\n") + 1
-    return line, offset - (before.rfind("\n") + 1) + 1
+    return line, len(before) - (before.rfind("\n") + 1) + 1
+
+
+def read_spec_file(path: pathlib.Path, shown: str) -> tuple[bytes | None, Diagnostic | None]:
+    """A spec file's bytes, read with a bound: devices, pipes and huge files are refused before
+    reading (a symlink to /dev/zero must not exhaust memory)."""
+    try:
+        info = path.stat()
+        if not stat.S_ISREG(info.st_mode):
+            return None, Diagnostic(
+                shown, 0, 0, "", "not a regular file", "spec paths must name YAML files"
+            )
+        with path.open("rb") as handle:
+            return handle.read(MAX_FILE_BYTES + 1), None
+    except OSError as exc:
+        return None, Diagnostic(shown, 0, 0, "", f"cannot read: {exc.strerror}", "")
 
 
 def _decode(file: str, raw: bytes) -> tuple[str | None, Diagnostic | None]:
@@ -164,8 +201,12 @@ def _decode(file: str, raw: bytes) -> tuple[str | None, Diagnostic | None]:
             0,
             0,
             "",
-            f"file is {len(raw):,} bytes; spec files are limited to {MAX_FILE_BYTES:,}",
+            f"file is larger than {MAX_FILE_BYTES:,} bytes, the limit for a spec file",
             "split it into several files, or exclude it from the spec paths in evalhub.yaml",
+        )
+    if raw[:2] in (b"\xff\xfe", b"\xfe\xff"):
+        return None, Diagnostic(
+            file, 1, 1, "", "file is UTF-16 encoded", "save it as UTF-8 (without a BOM)"
         )
     try:
         return raw.decode("utf-8-sig"), None
@@ -198,6 +239,41 @@ def _syntax_error(file: str, text: str, exc: MarkedYAMLError, line: int, col: in
     return Diagnostic(file, line, col, "", f"YAML syntax error: {problem}{context}", hint)
 
 
+def _could_be_deep(text: str) -> bool:
+    """Cheap bound: nesting needs brackets or indentation; most files have too few of both."""
+    if text.count("[") + text.count("{") > MAX_DEPTH:
+        return True
+    indents = (len(line) - len(line.lstrip(" -")) for line in text.splitlines())
+    return max(indents, default=0) > MAX_DEPTH
+
+
+def _too_deep(file: str, yaml: YAML, text: str) -> Diagnostic | None:
+    """Refuse nesting beyond MAX_DEPTH before composing: the C composer recurses and a
+    100,000-deep document would overflow the C stack. libyaml's event parser does not recurse."""
+    if not _could_be_deep(text):
+        return None
+    depth = 0
+    try:
+        for event in yaml.parse(io.StringIO(text)):
+            if isinstance(event, MappingStartEvent | SequenceStartEvent):
+                depth += 1
+                if depth > MAX_DEPTH:
+                    mark = event.start_mark
+                    return Diagnostic(
+                        file,
+                        mark.line + 1,
+                        mark.column + 1,
+                        "",
+                        f"document is nested more than {MAX_DEPTH} levels deep",
+                        "specs are shallow; flatten the structure",
+                    )
+            elif isinstance(event, MappingEndEvent | SequenceEndEvent):
+                depth -= 1
+    except (YAMLError, RecursionError):
+        return None  # reported by the real parse, which stops at the same place
+    return None
+
+
 def parse_documents(
     file: str, raw: bytes, directory: str = ""
 ) -> tuple[list[SourceDocument], list[Diagnostic]]:
@@ -208,12 +284,17 @@ def parse_documents(
         assert problem is not None
         return [], [problem]
     yaml = YAML(typ="safe")  # the C parser when ruamel.yaml.clib is installed: 6x faster
+    deep = _too_deep(file, yaml, text)
+    if deep is not None:
+        return [], [deep]
     documents: list[SourceDocument] = []
     errors: list[Diagnostic] = []
     try:
         for index, root in enumerate(yaml.compose_all(io.StringIO(text))):
-            if root is None:
-                continue
+            if root is None or (
+                isinstance(root, ScalarNode) and root.tag == _NULL and root.value in ("", "~")
+            ):
+                continue  # an empty document (a trailing `---`, say)
             builder = _Builder(file, yaml.constructor)
             try:
                 data = builder.build(root, (), 0)

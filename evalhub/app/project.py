@@ -6,9 +6,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from evalhub.adapters.spec_files import WorkingTreeSpecs, display
-from evalhub.adapters.yaml_source import parse_documents
+from evalhub.adapters.yaml_source import parse_documents, read_spec_file
 from evalhub.core.errors import ConfigError, SpecError
 from evalhub.core.project import PROJECT_FILE, STATE_DIR, ProjectConfig
+from evalhub.core.source import SourceDocument
 from evalhub.core.validate import parse_model
 
 
@@ -17,6 +18,7 @@ class Project:
     root: Path
     config: ProjectConfig
     config_file: Path | None  # None: no evalhub.yaml, embedded defaults
+    config_doc: SourceDocument | None = None  # where each setting was written
 
     @property
     def state_dir(self) -> Path:
@@ -24,7 +26,12 @@ class Project:
 
     def spec_source(self, paths: list[Path] | None = None) -> WorkingTreeSpecs:
         roots = [self.root / p for p in self.config.specs]
-        return WorkingTreeSpecs(self.root, roots, list(self.config.exclude), paths)
+        origins = {}
+        if self.config_doc is not None:
+            for i, root in enumerate(roots):
+                line, column = self.config_doc.position(("specs", i))
+                origins[root] = (self.config_doc.file, line, column, f"specs[{i}]")
+        return WorkingTreeSpecs(self.root, roots, list(self.config.exclude), paths, origins)
 
     def trusted_key_names(self) -> frozenset[str]:
         return frozenset(k.name for k in self.config.signing.trusted_keys)
@@ -45,11 +52,13 @@ def load_project(start: Path | None = None) -> Project:
     if root is None:
         return Project(start, ProjectConfig(), None)
     file = root / PROJECT_FILE
-    try:
-        raw = file.read_bytes()
-    except OSError as exc:
-        raise ConfigError(f"cannot read {display(file)}: {exc.strerror}") from None
+    raw, unreadable = read_spec_file(file, display(file))
+    if raw is None:
+        assert unreadable is not None
+        raise SpecError([unreadable])
     docs, problems = parse_documents(display(file), raw)
+    if not docs and all(p.message == "file holds no documents" for p in problems):
+        return Project(root, ProjectConfig(), file)  # empty or only comments: the defaults
     if len(docs) > 1:
         raise ConfigError(f"{display(file)} holds {len(docs)} documents; it must hold one")
     config = None
@@ -57,4 +66,4 @@ def load_project(start: Path | None = None) -> Project:
         config, problems = parse_model(docs[0], ProjectConfig, "project")
     if problems or config is None:
         raise SpecError(problems)
-    return Project(root, config, file)
+    return Project(root, config, file, docs[0])

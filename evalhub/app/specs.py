@@ -23,7 +23,7 @@ def load_specs(project: Project, source: SpecSource) -> Loaded:
     """Read and validate every spec and the files they name. Problems are collected, not
     raised, so a user sees all of them at once."""
     documents, problems = source.documents()
-    validation = validate_documents(documents, project.trusted_key_names())
+    validation = validate_documents(documents, project.trusted_key_names(), complete=not problems)
     refs, escaping = file_refs(validation.specs)
     digests, missing = source.digests(refs)
     validation.diagnostics = sorted([*problems, *validation.diagnostics, *escaping, *missing])

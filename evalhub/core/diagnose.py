@@ -37,6 +37,68 @@ _TYPE_NAMES = {
 }
 
 
+_RULE_HINTS = (
+    ("give exactly one of `endpoint` or `local`", "a served model has `endpoint:`; a model the "
+     "framework loads itself has `local:` — keep the one that applies"),
+    ("give exactly one of", "keep one of the two fields and remove the other"),
+    ("scale.min", "make `min` lower than `max`"),
+    ("an evaluation needs", "add `collection: name@version`, a `benchmarks:` list, or both"),
+)  # fmt: skip
+
+
+def _rule_hint(message: str) -> str:
+    """The fix for a rule that spans fields (pydantic model validators)."""
+    for start, hint in _RULE_HINTS:
+        if message.startswith(start) or start in message:
+            return hint
+    return "see the field descriptions in schemas/"
+
+
+def _branch_errors(error: ValidationError) -> list[ValidationError]:
+    """The errors of the anyOf branch that was meant: not the `null` one unless the value is
+    null; among several, the most relevant."""
+    branches: dict[Any, list[ValidationError]] = {}
+    for sub in error.context or []:
+        branches.setdefault(sub.schema_path[0] if sub.schema_path else 0, []).append(sub)
+    meant = [
+        errors
+        for errors in branches.values()
+        if not (
+            len(errors) == 1
+            and errors[0].validator == "type"
+            and errors[0].validator_value == "null"
+        )
+    ]
+    if not meant:
+        return [min(error.context or [], key=relevance)] if error.context else []
+    return min(meant, key=lambda errors: relevance(min(errors, key=relevance)))
+
+
+def _drop_typo_duplicates(found: list[Diagnostic]) -> list[Diagnostic]:
+    """A misspelt required field is one mistake: keep "unknown field 'servd_name' — did you
+    mean 'served_name'?" and drop the "missing required field 'served_name'" beside it."""
+    unknown = {
+        (d.path.rpartition(".")[0], d.path.rpartition(".")[2])
+        for d in found
+        if d.message.startswith("unknown field")
+    }
+    kept = []
+    for d in found:
+        if d.message.startswith("missing required field"):
+            parent, _, name = d.path.rpartition(".")
+            if any(p == parent and did_you_mean(u, [name]) for p, u in unknown):
+                continue
+        kept.append(d)
+    return kept
+
+
+def _number(value: Any) -> str:
+    return str(int(value)) if isinstance(value, float) and value.is_integer() else str(value)
+
+
+_CREDENTIALS = re.compile(r"(://)[^/\s@]+@")
+
+
 def describe(value: Any) -> str:
     if value is None:
         return "nothing (null)"
@@ -45,6 +107,7 @@ def describe(value: Any) -> str:
     if isinstance(value, int | float):
         return f"the number {value}"
     if isinstance(value, str):
+        value = _CREDENTIALS.sub(r"\1***@", value)  # never echo a password back
         shown = value if len(value) <= 40 else value[:37] + "..."
         return f"the string {shown!r}"
     if isinstance(value, list):
@@ -61,34 +124,44 @@ class Diagnoser:
         self.doc = doc
         self.prefix = prefix
 
-    def at(self, path: Path, message: str, hint: str = "", *, key: bool = False) -> Diagnostic:
+    def at(
+        self,
+        path: Path,
+        message: str,
+        hint: str = "",
+        *,
+        key: bool = False,
+        where: Path | None = None,
+    ) -> Diagnostic:
+        """A diagnostic about `path`, located at `where` (default: `path` itself)."""
         full = (*self.prefix, *path)
-        line, column = self.doc.position(full, key=key)
+        located = full if where is None else (*self.prefix, *where)
+        line, column = self.doc.position(located, key=key)
         return Diagnostic(self.doc.file, line, column, format_path(full), message, hint)
 
     # -- JSON Schema --------------------------------------------------------------------------
 
     def schema_errors(self, validator: Draft202012Validator, data: Any) -> list[Diagnostic]:
+        errors = sorted(validator.iter_errors(data), key=lambda e: list(map(str, e.path)))
         out: list[Diagnostic] = []
-        for error in sorted(validator.iter_errors(data), key=lambda e: list(map(str, e.path))):
+        for error in errors:
             out.extend(self._from_schema_error(error))
-        return out
+        return _drop_typo_duplicates(out)
 
-    def _from_schema_error(self, error: ValidationError) -> Iterator[Diagnostic]:
+    def _from_schema_error(
+        self, error: ValidationError, inherited: str = ""
+    ) -> Iterator[Diagnostic]:
         path: Path = tuple(error.absolute_path)
         schema: dict[str, Any] = error.schema if isinstance(error.schema, dict) else {}
         value: Any = error.instance
         kind: Any = error.validator
         limit: Any = error.validator_value
+        own_hint = schema.get(HINT) or inherited
         if kind in ("anyOf", "oneOf") and error.context:
-            # Optional fields are `anyOf: [X, null]`: report why the value fails X.
-            branches = [
-                e
-                for e in error.context
-                if e.validator != "type" or "null" not in str(e.validator_value)
-            ]
-            best = min(branches or error.context, key=relevance)
-            yield from self._from_schema_error(best)
+            # Optional fields are `anyOf: [X, null]`: report every reason the value fails X,
+            # with X's hint (which pydantic puts beside the anyOf).
+            for sub in _branch_errors(error):
+                yield from self._from_schema_error(sub, own_hint)
             return
         if kind == "additionalProperties":
             allowed = list(schema.get("properties", {}))
@@ -105,7 +178,9 @@ class Diagnoser:
             name = missing.group(1) if missing else str(error.message)
             about = schema.get("properties", {}).get(name, {}).get("description", "")
             hint = f"add `{name}:`" + (f" ({about})" if about else "")
-            yield self.at(path, f"missing required field {name!r}", hint, key=True)
+            yield self.at(
+                (*path, name), f"missing required field {name!r}", hint, key=True, where=path
+            )
             return
         if kind == "type":
             want = limit
@@ -113,7 +188,7 @@ class Diagnoser:
                 _TYPE_NAMES.get(str(t), str(t))
                 for t in (want if isinstance(want, list) else [want])
             )
-            hint = ""
+            hint = own_hint or f"write {wanted} here"
             if isinstance(value, str) and want in ("number", "integer"):
                 hint = "write the number without quotes"
             elif isinstance(value, str) and want == "array":
@@ -132,7 +207,7 @@ class Diagnoser:
             )
             return
         if kind == "pattern":
-            yield self._pattern(path, value, schema)
+            yield self._pattern(path, value, own_hint)
             return
         limits = {
             "minimum": "at least",
@@ -141,10 +216,11 @@ class Diagnoser:
             "exclusiveMaximum": "less than",
         }
         if kind in limits:
+            bound = f"{limits[kind]} {_number(limit)}"
             yield self.at(
                 path,
-                f"must be {limits[kind]} {limit}, got {value}",
-                schema.get(HINT, ""),
+                f"must be {bound}, got {_number(value)}",
+                own_hint or f"use a value {bound}",
             )
             return
         if kind == "minItems":
@@ -156,10 +232,9 @@ class Diagnoser:
         if kind == "maxLength":
             yield self.at(path, f"is longer than {limit} characters", "shorten it")
             return
-        yield self.at(path, error.message, schema.get(HINT, ""))
+        yield self.at(path, error.message, own_hint or "see the field's description in schemas/")
 
-    def _pattern(self, path: Path, value: Any, schema: dict[str, Any]) -> Diagnostic:
-        hint = schema.get(HINT, "")
+    def _pattern(self, path: Path, value: Any, hint: str) -> Diagnostic:
         field = str(path[-1]) if path else ""
         if field.endswith("_env") and isinstance(value, str) and not value.isupper():
             return self.at(
@@ -186,7 +261,7 @@ class Diagnoser:
         out = []
         for item in exc.errors(include_url=False):
             message = str(item["msg"]).removeprefix("Value error, ")
-            out.append(self.at(tuple(item["loc"]), message))
+            out.append(self.at(tuple(item["loc"]), message, _rule_hint(message)))
         return out
 
     # -- values that leak secrets ---------------------------------------------------------------

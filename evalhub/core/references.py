@@ -32,7 +32,8 @@ def _ref(
 ) -> Iterator[Diagnostic]:
     """A reference to a document that is neither defined nor already reported as invalid."""
     if name not in table and not specs.broken(kind, name):
-        yield d.at(path, f"{kind} {name!r} does not exist", suggest(name, table, f"{kind}s"))
+        candidates = [*table, *(n for k, n in specs.invalid if k == kind)]
+        yield d.at(path, f"{kind} {name!r} does not exist", suggest(name, candidates, f"{kind}s"))
 
 
 def _provider(located: Located[Provider]) -> Iterator[Diagnostic]:
@@ -85,7 +86,9 @@ def _benchmark_refs(
     for i, ref in enumerate(refs):
         provider = specs.providers.get(ref.provider)
         if provider is None:
-            yield from _ref(specs, d, (*base, i, "provider"), "Provider", ref.provider, {})
+            yield from _ref(
+                specs, d, (*base, i, "provider"), "Provider", ref.provider, specs.providers
+            )
             continue
         catalogue = [b.id for b in provider.spec.spec.benchmarks]
         if ref.benchmark not in catalogue:
@@ -113,7 +116,9 @@ def _evaluation(specs: SpecSet, located: Located[Evaluation]) -> Iterator[Diagno
     spec = located.spec.spec
     yield from _ref(specs, d, ("spec", "model"), "Model", spec.model, specs.models)
     entries: list[tuple[Path, BenchmarkRef]] = []
+    known = True  # whether every entry is known, so gate names can be checked
     if spec.collection is not None:
+        known = False
         name, _, version = spec.collection.partition("@")
         versions = specs.collection_versions(name)
         if not versions:
@@ -129,11 +134,12 @@ def _evaluation(specs: SpecSet, located: Located[Evaluation]) -> Iterator[Diagno
         else:
             collection = specs.collections[(name, int(version))].spec.spec
             entries += [(("spec", "collection"), r) for r in collection.benchmarks]
+            known = True
     yield from _benchmark_refs(specs, d, ("spec", "benchmarks"), spec.benchmarks)
     entries += [(("spec", "benchmarks", i), r) for i, r in enumerate(spec.benchmarks)]
     yield from _entry_names(d, entries)
     names = [ref.key for _, ref in entries]
-    for key in spec.gates.benchmarks:
+    for key in spec.gates.benchmarks if known else ():
         if key not in names:
             yield d.at(
                 ("spec", "gates", "benchmarks", key),

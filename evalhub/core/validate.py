@@ -14,7 +14,7 @@ from jsonschema import Draft202012Validator
 from pydantic import BaseModel
 from pydantic import ValidationError as ModelError
 
-from evalhub.core.diagnose import Diagnoser
+from evalhub.core.diagnose import Diagnoser, describe
 from evalhub.core.errors import Diagnostic
 from evalhub.core.references import check_references
 from evalhub.core.schema import schema_for
@@ -49,7 +49,8 @@ def parse_model(
     data = doc.data if data is None else data
     diagnoser = Diagnoser(doc)
     problems = diagnoser.schema_errors(validator_for(schema), data)
-    problems.extend(diagnoser.leaked_secrets(data))
+    reported = {p.path for p in problems}
+    problems.extend(d for d in diagnoser.leaked_secrets(data) if d.path not in reported)
     if problems:
         return None, problems
     try:
@@ -91,30 +92,50 @@ def check_envelope(doc: SourceDocument) -> list[Diagnostic]:
             diagnoser.at(("apiVersion",), message, f"write `apiVersion: {API_VERSION}`")
         )
     kind = data.get("kind")
-    if kind not in KINDS:
+    if kind is not None and not isinstance(kind, str):
+        problems.append(
+            diagnoser.at(
+                ("kind",),
+                f"kind must be one name, got {describe(kind)}",
+                f"kinds: {one_of(KINDS)}",
+            )
+        )
+    elif kind not in KINDS:
         message = "missing kind" if kind is None else f"unknown kind {kind!r}"
-        hint = (did_you_mean(str(kind), KINDS) if kind else "") or f"kinds: {one_of(KINDS)}"
+        hint = (did_you_mean(kind, KINDS) if kind else "") or f"kinds: {one_of(KINDS)}"
         problems.append(diagnoser.at(("kind",), message, hint))
     return problems
 
 
 def validate_documents(
-    documents: list[SourceDocument], trusted_key_names: frozenset[str] | None = None
+    documents: list[SourceDocument],
+    trusted_key_names: frozenset[str] | None = None,
+    *,
+    complete: bool = True,
 ) -> Validation:
-    """Validate every document, then the references between them. Collects all problems."""
+    """Validate every document, then the references between them. Collects all problems.
+
+    `complete` is False when some file could not be read at all (a YAML syntax error, say):
+    then references are not checked, since their targets may be in the unreadable file."""
     result = Validation(documents=len(documents))
     typed: list[Located[Any]] = []
     for doc in documents:
         problems = check_envelope(doc)
-        if not problems:
-            spec, problems = parse_model(doc, KINDS[doc.data["kind"]], doc.data["kind"].lower())
-            if spec is not None:
+        kind = doc.data.get("kind") if isinstance(doc.data, dict) else None
+        if isinstance(kind, str) and kind in KINDS:
+            # The kind is known: check the rest of the document too, even when apiVersion is
+            # wrong (that one problem is already reported).
+            data = {**doc.data, "apiVersion": API_VERSION}
+            spec, more = parse_model(doc, KINDS[kind], kind.lower(), data)
+            problems.extend(more)
+            if spec is not None and not problems:
                 typed.append(Located(spec, doc))
             else:
                 result.specs.invalid.add(_kind_and_name(doc.data))
         result.diagnostics.extend(problems)
     result.diagnostics.extend(_collect(typed, result.specs))
-    result.diagnostics.extend(check_references(result.specs, trusted_key_names))
+    if complete:
+        result.diagnostics.extend(check_references(result.specs, trusted_key_names))
     result.diagnostics.sort()
     return result
 

@@ -31,7 +31,7 @@ class RawRun:
     run_id: str
     status: str  # MLflow's: FINISHED, FAILED, KILLED, RUNNING, SCHEDULED
     start_time: int | None
-    tags: Mapping[str, str]
+    tags: Mapping[str, str]  # the evalhub.* tags only (readers filter: it is their query)
     metrics: Mapping[str, float]
 
 
@@ -41,7 +41,7 @@ def evalhub_tags(tags: Mapping[str, str]) -> dict[str, str]:
 
 def recorded(raw: RawRun) -> RecordedRun | None:
     """The RecordedRun, or None for a run that is not evalhub's or whose tags are malformed."""
-    tags = evalhub_tags(raw.tags)
+    tags = raw.tags
     kind = tags.get(records.KIND)
     name = tags.get(records.NAME)
     evaluation = tags.get(records.EVALUATION)
@@ -65,8 +65,8 @@ def recorded(raw: RawRun) -> RecordedRun | None:
         started=raw.start_time or 0,
         head=tags.get(records.HEAD) == "true",
         identity=identity,
-        metrics=dict(raw.metrics),
-        tags=tags,
+        metrics=raw.metrics,
+        tags=raw.tags,
     )
 
 

@@ -17,8 +17,8 @@ from evalhub.core import records
 from evalhub.core.errors import StateError
 from evalhub.core.state import State
 
-from .boundary import translated
-from .runs import RawRun, make_state, pending, recorded_runs
+from .boundary import gc_paused, translated
+from .runs import RawRun, evalhub_tags, make_state, pending, recorded_runs
 
 if TYPE_CHECKING:
     from mlflow import MlflowClient
@@ -82,7 +82,7 @@ def raw(run: Run) -> RawRun:
         run_id=run.info.run_id,
         status=run.info.status,
         start_time=run.info.start_time,
-        tags=run.data.tags,
+        tags=evalhub_tags(run.data.tags),
         metrics=run.data.metrics,
     )
 
@@ -93,7 +93,7 @@ class SearchReader:
         self.client = client
 
     def read(self, fingerprints: Collection[str]) -> State:
-        with translated(self.uri, "read runs from"):
+        with translated(self.uri, "read runs from"), gc_paused():
             experiments = active_experiments(self.client)
             if not experiments:
                 return State()

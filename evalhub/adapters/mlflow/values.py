@@ -7,6 +7,7 @@ MLflow refuses (rather than trims) a param over 6,000 characters, a tag over 8,0
 from __future__ import annotations
 
 import hashlib
+import posixpath
 import re
 from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path, PurePosixPath
@@ -40,9 +41,18 @@ def experiment_location(artifact_root: Path, experiment: str) -> str:
 
 
 def key(name: str) -> str | None:
-    """A key MLflow accepts (characters outside its set become "_"), or None if there is none."""
-    cleaned = _KEY_CHARACTERS.sub("_", name).strip()
-    if not cleaned or ".." in cleaned or cleaned.startswith("/") or len(cleaned) > KEY_LIMIT:
+    """The name as MLflow accepts it for a metric, param or tag, or None when there is none.
+
+    MLflow allows only `[/\\w.\\- :]` and names that stay the same as paths (no `//`, `./`,
+    leading `/` or `..`); other characters become "_" (lm-eval's "exact_match,strip" is
+    recorded as "exact_match_strip"), path-like oddities lose their slashes.
+    """
+    cleaned = _KEY_CHARACTERS.sub("_", name)
+    if posixpath.normpath(cleaned) != cleaned or cleaned.startswith("/"):
+        cleaned = cleaned.replace("/", "_")
+    if cleaned.startswith(".."):
+        cleaned = "_" + cleaned
+    if cleaned in {"", "."} or len(cleaned) > KEY_LIMIT:
         return None
     return cleaned
 
@@ -51,6 +61,15 @@ def bounded(value: str, limit: int) -> str:
     if len(value) <= limit:
         return value
     return value[: limit - len(TRUNCATED)] + TRUNCATED
+
+
+def metrics(values: Mapping[str, float]) -> dict[str, float]:
+    out = {}
+    for name, value in values.items():
+        cleaned = key(name)
+        if cleaned is not None:
+            out[cleaned] = float(value)
+    return out
 
 
 def params(values: Mapping[str, str]) -> dict[str, str]:
