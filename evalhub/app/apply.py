@@ -168,8 +168,9 @@ class _Apply:
     # -- the run ------------------------------------------------------------------------------
 
     def execute(self, executor: Executor, environments: EnvironmentStore) -> None:
-        for name, evaluation in self.evaluations.items():
-            self.evaluation_runs[name] = self.store.start_run(self._evaluation_run(evaluation))
+        # Evaluation runs are opened lazily, by their first unit (whose process is already
+        # running by then, so opening the store overlaps real work) or at scoring.
+        for name in self.evaluations:
             self.report.evaluations.append(EvaluationReport(name, self.actions[name].action))
         try:
             jobs, failures = self._jobs(environments)
@@ -248,7 +249,7 @@ class _Apply:
             fingerprint_version=FINGERPRINT_VERSION,
             identity=unit_identity(unit),
             experiment=self._experiment(self.evaluations[job.evaluation]),
-            parent_run_id=self.evaluation_runs[job.evaluation],
+            parent_run_id=self._evaluation_run_id(job.evaluation),
             tags={
                 **self._provenance(self.evaluations[job.evaluation]),
                 "evalhub.provider": unit.provider.name,
@@ -339,7 +340,7 @@ class _Apply:
             baseline = _baseline(head)
             score = score_evaluation(evaluation, results, baseline)
             entry.score = score
-            entry.run_id = self.evaluation_runs[entry.name]
+            entry.run_id = self._evaluation_run_id(entry.name)
             passed_baseline = score.aggregate if score.verdict == "pass" else baseline
             metrics = {f"score.{b.key}": b.score for b in score.benchmarks if b.score is not None}
             if score.aggregate is not None:
@@ -381,6 +382,12 @@ class _Apply:
                 self.store.finish_run(run_id, RunOutcome(status="failed", error=why))
 
     # -- tags ---------------------------------------------------------------------------------
+
+    def _evaluation_run_id(self, name: str) -> str:
+        if name not in self.evaluation_runs:
+            run = self._evaluation_run(self.evaluations[name])
+            self.evaluation_runs[name] = self.store.start_run(run)
+        return self.evaluation_runs[name]
 
     def _evaluation_run(self, evaluation: ResolvedEvaluation) -> NewRun:
         action = self.actions[evaluation.name]

@@ -69,7 +69,6 @@ class LocalExecutor:
         unit_file, result_file = workdir / "unit.json", workdir / "result.json"
         unit_file.write_text(job.model_dump_json(indent=2), encoding="utf-8")
         result_file.unlink(missing_ok=True)
-        events.started(job)
         command = [self.python, "-m", "evalhub.cli.main", "run-unit", str(unit_file)]
         command += ["--out", str(result_file)]
         env = {**os.environ, **OFFLINE, "PYTHONUNBUFFERED": "1"}
@@ -83,6 +82,15 @@ class LocalExecutor:
                 env=env,
                 start_new_session=True,  # Ctrl-C reaches us; we stop the unit ourselves
             )
+            # Recorded as started once the process runs, so the store's first (slow) write
+            # overlaps the unit's work. If evalhub dies before this, nothing was recorded and
+            # the unit simply runs again next time: never lost, never recorded twice.
+            try:
+                events.started(job)
+            except BaseException:
+                _kill(proc)
+                await proc.wait()
+                raise
             try:
                 await asyncio.wait_for(self._follow(proc, job, events, log), job.timeout_seconds)
             except TimeoutError:

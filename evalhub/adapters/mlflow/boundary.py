@@ -187,7 +187,9 @@ _NETWORK = (
 
 def describe(exc: BaseException) -> str:
     """One line of a third-party error, credential-free and bounded."""
-    text = str(getattr(exc, "message", "") or exc) or type(exc).__name__
+    # SQLAlchemy wraps the driver's error (`orig`) with the statement; the user needs the former.
+    cause = getattr(exc, "orig", None) or exc
+    text = str(getattr(cause, "message", "") or cause) or type(cause).__name__
     for needle, summary in _NETWORK:
         if needle in text:
             return summary

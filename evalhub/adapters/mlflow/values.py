@@ -1,7 +1,9 @@
 """Fitting evalhub's values into MLflow's limits: run names, keys, bounded values, batches.
 
-MLflow refuses (rather than trims) a param over 6,000 characters, a tag over 8,000, a key over
-250 or with characters outside its set, and a log_batch over 1,000 metrics or 100 params/tags.
+MLflow refuses a key over 250 characters or with characters outside its set, and a log_batch
+over 1,000 metrics or 100 params/tags; a param over 6,000 characters or a tag over 8,000 it cuts
+with a warning on stderr (or refuses, with MLFLOW_TRUNCATE_LONG_VALUES=false). evalhub cuts such
+values itself, visibly: they end with TRUNCATED.
 """
 
 from __future__ import annotations
@@ -13,10 +15,11 @@ from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path, PurePosixPath
 from typing import TypeVar
 
+from evalhub.core import records
 from evalhub.core.records import NewRun
 
 PARAM_VALUE_LIMIT = 6000
-TAG_VALUE_LIMIT = 8000
+TAG_VALUE_LIMIT = records.TAG_VALUE_LIMIT
 KEY_LIMIT = 250
 METRICS_PER_BATCH = 1000
 PARAMS_TAGS_PER_BATCH = 100

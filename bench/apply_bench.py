@@ -1,0 +1,213 @@
+"""What evalhub costs on top of the frameworks it drives, against the real local model.
+
+(a) an lm-eval task through `evalhub apply` vs bare `python -m lm_eval` with the same arguments,
+    on the same server: wall time ratio (target <= 1.05);
+(b) the built-in evaluator's requests/s vs a raw async HTTP loop sending the same requests with
+    the same concurrency (target >= 0.95).
+
+Needs `scripts/model_server.py setup`. Run: .venv/bin/python bench/apply_bench.py [ROWS]
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import httpx
+
+REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO))
+
+from evalhub.adapters.environments import EnvironmentStore  # noqa: E402
+from evalhub.adapters.frameworks.builtin import BuiltinAdapter, load_rows, render_prompt  # noqa: E402
+from evalhub.adapters.frameworks.lm_eval import command, prepare_tasks  # noqa: E402
+from evalhub.app.project import load_project  # noqa: E402
+from evalhub.app.specs import resolved_evaluations  # noqa: E402
+from evalhub.core.job import JobSpec, JobStatusUpdate  # noqa: E402
+from tests.live import free_port, model_server  # noqa: E402
+
+LM_EVAL = ["lm-eval[api]==0.4.13", "transformers"]
+SPECS = """\
+apiVersion: evalhub.dev/v1
+kind: Model
+metadata: {{name: completions}}
+spec:
+  endpoint: {{url: "{url}", api: completions, served_name: smollm2-135m}}
+  revision: bench
+  defaults: {{temperature: 0, max_tokens: 24, timeout_seconds: 120}}
+---
+apiVersion: evalhub.dev/v1
+kind: Model
+metadata: {{name: chat}}
+spec:
+  endpoint: {{url: "{url}", api: chat, served_name: smollm2-135m}}
+  revision: bench
+  defaults: {{temperature: 0, max_tokens: 24, timeout_seconds: 120}}
+---
+apiVersion: evalhub.dev/v1
+kind: Provider
+metadata: {{name: lm-eval}}
+spec:
+  adapter: lm-eval
+  version: 0.4.13
+  requirements: {requirements}
+  benchmarks:
+    - id: returns_policy_gen
+      primary_metric: exact_match
+      files: [lm-eval-tasks/returns_policy_gen]
+---
+apiVersion: evalhub.dev/v1
+kind: Provider
+metadata: {{name: builtin}}
+spec:
+  adapter: builtin
+  benchmarks:
+    - {{id: qa, primary_metric: contains, dataset: datasets/returns_policy_qa.jsonl}}
+---
+apiVersion: evalhub.dev/v1
+kind: Evaluation
+metadata: {{name: harness}}
+spec:
+  model: completions
+  benchmarks: [{{provider: lm-eval, benchmark: returns_policy_gen}}]
+  params: {{limit: {rows}, num_fewshot: 0, seed: 1}}
+---
+apiVersion: evalhub.dev/v1
+kind: Evaluation
+metadata: {{name: builtin}}
+spec:
+  model: chat
+  benchmarks: [{{provider: builtin, benchmark: qa}}]
+  params: {{limit: {rows}}}
+  execution: {{concurrency: 2}}
+"""
+
+
+class Quiet:
+    def report_status(self, update: JobStatusUpdate) -> None:
+        pass
+
+
+def make_repo(root: Path, url: str, rows: int) -> None:
+    specs = root / "evals"
+    shutil.copytree(REPO / "evals" / "datasets", specs / "datasets")
+    shutil.copytree(REPO / "evals" / "lm-eval-tasks", specs / "lm-eval-tasks")
+    (specs / "specs.yaml").write_text(
+        SPECS.format(url=url, rows=rows, requirements=json.dumps(LM_EVAL))
+    )
+    (root / "evalhub.yaml").write_text('specs: [evals]\nexclude: ["evals/lm-eval-tasks/**"]\n')
+
+
+def job_for(root: Path, evaluation: str, env: Path | None) -> JobSpec:
+    project = load_project(root)
+    (ev,) = [
+        e for e in resolved_evaluations(project, project.spec_source()) if e.name == evaluation
+    ]
+    unit = ev.units[0]
+    out = root / "bench-out" / evaluation
+    return JobSpec(
+        evaluation=evaluation,
+        unit=f"{evaluation}/{unit.key}",
+        fingerprint="0" * 64,
+        spec=unit,
+        spec_root=str(root / "evals"),
+        project_root=str(root),
+        output_dir=str(out),
+        environment=str(env) if env else None,
+        concurrency=2,
+    )
+
+
+def timed(cmd: list[str], cwd: Path, env: dict[str, str]) -> float:
+    start = time.perf_counter()
+    proc = subprocess.run(cmd, cwd=cwd, env=env, capture_output=True, text=True, check=False)
+    elapsed = time.perf_counter() - start
+    if proc.returncode != 0:
+        raise SystemExit(f"{cmd[:4]} failed:\n{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}")
+    return elapsed
+
+
+def bench_lm_eval(root: Path) -> tuple[float, float]:
+    env_dir = EnvironmentStore().ensure(LM_EVAL)
+    job = job_for(root, "harness", env_dir)
+    bare_dir = root / "bare"
+    include, types = prepare_tasks(job, bare_dir / "tasks")
+    bare = command(job, include, types, bare_dir / "lm_eval")
+    env = {
+        **os.environ,
+        "HF_HUB_OFFLINE": "1",
+        "HF_DATASETS_OFFLINE": "1",
+        "TRANSFORMERS_OFFLINE": "1",
+    }
+    evalhub = [sys.executable, "-m", "evalhub.cli.main", "apply", "--yes", "-e", "harness"]
+    bare_seconds = timed(bare, bare_dir, env)
+    evalhub_seconds = timed(evalhub, root, env)
+    return bare_seconds, evalhub_seconds
+
+
+async def raw_loop(job: JobSpec) -> tuple[int, float]:
+    """The same requests as the built-in evaluator, with nothing else around them."""
+    unit = job.spec
+    assert unit.model.endpoint is not None and unit.dataset is not None
+    rows = load_rows(Path(job.spec_root) / unit.dataset, int(unit.params["limit"]))  # type: ignore[arg-type]
+    url = unit.model.endpoint.url + "/chat/completions"
+    limiter = asyncio.Semaphore(job.concurrency)
+    async with httpx.AsyncClient(timeout=120) as client:
+
+        async def one(row: dict[str, object]) -> None:
+            body = {
+                "model": unit.model.endpoint.served_name,  # type: ignore[union-attr]
+                "messages": [{"role": "user", "content": render_prompt(row, None)}],
+                "temperature": 0,
+                "max_tokens": unit.model.defaults.max_tokens,
+            }
+            async with limiter:
+                (await client.post(url, json=body)).raise_for_status()
+
+        start = time.perf_counter()
+        await asyncio.gather(*(one(r) for r in rows))
+        return len(rows), time.perf_counter() - start
+
+
+def bench_builtin(root: Path) -> tuple[float, float]:
+    job = job_for(root, "builtin", None)
+    asyncio.run(raw_loop(job))  # warm the server's cache the same way for both
+    rows, raw_seconds = asyncio.run(raw_loop(job))
+    start = time.perf_counter()
+    result = BuiltinAdapter().run_benchmark_job(job, Quiet())
+    builtin_seconds = time.perf_counter() - start
+    assert result.samples == rows
+    return rows / raw_seconds, rows / builtin_seconds
+
+
+def main() -> None:
+    rows = int(sys.argv[1]) if len(sys.argv) > 1 else 10
+    port = free_port()
+    model_server("start", port)
+    try:
+        with tempfile.TemporaryDirectory() as tmp:
+            root = Path(tmp)
+            make_repo(root, f"http://127.0.0.1:{port}/v1", rows)
+            bare, evalhub = bench_lm_eval(root)
+            raw_rps, builtin_rps = bench_builtin(root)
+    finally:
+        model_server("stop", port)
+    print(f"lm-eval returns_policy_gen, {rows} rows, same server:")
+    print(f"  bare python -m lm_eval:   {bare:7.2f} s")
+    print(f"  evalhub apply:            {evalhub:7.2f} s")
+    print(f"  ratio evalhub / bare:     {evalhub / bare:7.3f}  (target <= 1.05)")
+    print(f"built-in evaluator, {rows} rows, concurrency 2:")
+    print(f"  raw async HTTP loop:      {raw_rps:7.2f} requests/s")
+    print(f"  evalhub builtin adapter:  {builtin_rps:7.2f} requests/s")
+    print(f"  ratio builtin / raw:      {builtin_rps / raw_rps:7.3f}  (target >= 0.95)")
+
+
+if __name__ == "__main__":
+    main()
