@@ -14,11 +14,17 @@ os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 
 
-@dataclass
+@dataclass(frozen=True)
 class Result:
+    """What a run of the command line left: exit code and both streams."""
+
     code: int
     stdout: str
     stderr: str
+
+    @property
+    def output(self) -> str:
+        return self.stdout + self.stderr
 
 
 def run_cli(*args: str, cwd: Path | None = None, timeout: float = 120) -> Result:

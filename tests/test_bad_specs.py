@@ -29,6 +29,8 @@ from typing import Any
 import pytest
 from ruamel.yaml import YAML
 
+from tests.conftest import Result
+
 CORPUS = Path(__file__).resolve().parent / "bad_specs"
 BASELINE = CORPUS / "_baseline"  # the valid specs every case is derived from
 FORMATS = ("text", "json")
@@ -153,15 +155,7 @@ BY_NAME = {c.name: c for c in CASES}
 # -- running the command line ---------------------------------------------------------------
 
 
-@dataclass(frozen=True)
-class Run:
-    code: int
-    stdout: str
-    stderr: str
-
-    @property
-    def output(self) -> str:
-        return self.stdout + self.stderr
+Run = Result  # exit code, stdout, stderr (tests/conftest.py)
 
 
 def evalhub(*args: str, cwd: Path) -> Run:

@@ -27,6 +27,7 @@ import pytest
 
 from evalhub.adapters.yaml_source import MAX_DEPTH, MAX_FILE_BYTES, MAX_NODES, parse_documents
 from evalhub.core.source import SourceDocument
+from tests.conftest import Result
 
 MEMORY_LIMIT = 1 << 30  # bytes of address space for the child
 WALL_LIMIT = 15  # seconds; hostile input must not make validation hang
@@ -50,15 +51,7 @@ def _limit_memory() -> None:  # runs in the child between fork and exec
     resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
 
 
-@dataclass(frozen=True)
-class Run:
-    code: int
-    stdout: str
-    stderr: str
-
-    @property
-    def output(self) -> str:
-        return self.stdout + self.stderr
+Run = Result  # exit code, stdout, stderr (tests/conftest.py)
 
 
 def start(cwd: Path, fmt: str) -> subprocess.Popen[str]:
