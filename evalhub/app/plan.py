@@ -12,7 +12,7 @@ from evalhub.app.project import Project
 from evalhub.app.specs import resolved_evaluations
 from evalhub.app.state import open_state_store
 from evalhub.core.errors import ConfigError, EvalhubError
-from evalhub.core.fingerprint import unit_fingerprint
+from evalhub.core.fingerprint import Fingerprints
 from evalhub.core.plan import Plan, make_plan
 from evalhub.core.resolved import ResolvedEvaluation
 from evalhub.core.saved_plan import SavedPlan, staleness
@@ -52,9 +52,9 @@ def make_project_plan(
 ) -> ProjectPlan:
     evaluations = select(resolved_evaluations(project, project.spec_source()), names)
     store = store or open_state_store(project)
-    fingerprints = {unit_fingerprint(u) for e in evaluations for u in e.units}
-    state = store.read(fingerprints)
-    plan = make_plan(evaluations, state, orphans=not names)
+    fingerprints = Fingerprints()
+    state = store.read({fingerprints.unit(u) for e in evaluations for u in e.units})
+    plan = make_plan(evaluations, state, orphans=not names, fingerprints=fingerprints)
     return ProjectPlan(plan, evaluations, store.uri, list(names) if names else None)
 
 

@@ -88,10 +88,32 @@ def scoring_identity(evaluation: ResolvedEvaluation) -> dict[str, Any]:
     }
 
 
-def evaluation_identity(evaluation: ResolvedEvaluation) -> dict[str, Any]:
+class Fingerprints:
+    """Each unit's fingerprint computed once, however many evaluations and stages ask for it
+    (a plan of 5,000 units would otherwise hash every unit three times)."""
+
+    def __init__(self) -> None:
+        self._units: dict[int, tuple[ResolvedUnit, str]] = {}
+
+    def unit(self, unit: ResolvedUnit) -> str:
+        hit = self._units.get(id(unit))
+        if hit is not None and hit[0] is unit:
+            return hit[1]
+        fingerprint = unit_fingerprint(unit)
+        self._units[id(unit)] = (unit, fingerprint)  # holding the unit keeps its id unique
+        return fingerprint
+
+    def evaluation(self, evaluation: ResolvedEvaluation) -> str:
+        return sha256_hex(evaluation_identity(evaluation, self))
+
+
+def evaluation_identity(
+    evaluation: ResolvedEvaluation, fingerprints: Fingerprints | None = None
+) -> dict[str, Any]:
+    unit = fingerprints.unit if fingerprints is not None else unit_fingerprint
     return {
         "fingerprint_version": FINGERPRINT_VERSION,
-        "units": {u.key: unit_fingerprint(u) for u in evaluation.units},
+        "units": {u.key: unit(u) for u in evaluation.units},
         "scoring": scoring_identity(evaluation),
     }
 

@@ -21,9 +21,8 @@ from pydantic import BaseModel, ConfigDict, Field
 from evalhub.core.canonical import normalise
 from evalhub.core.fingerprint import (
     FINGERPRINT_VERSION,
-    evaluation_fingerprint,
+    Fingerprints,
     evaluation_identity,
-    unit_fingerprint,
     unit_identity,
 )
 from evalhub.core.resolved import ResolvedEvaluation, ResolvedUnit
@@ -92,9 +91,14 @@ class Plan(_Frozen):
 
 
 def make_plan(
-    evaluations: Iterable[ResolvedEvaluation], state: State, *, orphans: bool = True
+    evaluations: Iterable[ResolvedEvaluation],
+    state: State,
+    *,
+    orphans: bool = True,
+    fingerprints: Fingerprints | None = None,
 ) -> Plan:
     """Diff the resolved evaluations against the recorded state."""
+    fingerprints = fingerprints or Fingerprints()
     unit_heads = state.unit_heads()
     evaluation_heads = state.evaluation_heads()
     runs_by_fp = state.unit_runs()
@@ -105,7 +109,12 @@ def make_plan(
         names.add(evaluation.name)
         actions.append(
             _evaluation_action(
-                evaluation, evaluation_heads.get(evaluation.name), unit_heads, runs_by_fp, scheduled
+                evaluation,
+                evaluation_heads.get(evaluation.name),
+                unit_heads,
+                runs_by_fp,
+                scheduled,
+                fingerprints,
             )
         )
     if orphans:
@@ -135,12 +144,13 @@ def _evaluation_action(
     unit_heads: Mapping[str, RecordedRun],
     runs_by_fp: Mapping[str, list[RecordedRun]],
     scheduled: dict[str, str],
+    fingerprints: Fingerprints,
 ) -> EvaluationAction:
-    fingerprint = evaluation_fingerprint(evaluation)
+    fingerprint = fingerprints.evaluation(evaluation)
     recorded = head.fingerprint if head else None
     work: list[UnitWork] = []
     for unit in evaluation.units:
-        fp = unit_fingerprint(unit)
+        fp = fingerprints.unit(unit)
         runs = runs_by_fp.get(fp, [])
         if any(r.status == "succeeded" for r in runs):
             continue

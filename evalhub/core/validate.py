@@ -45,9 +45,20 @@ class Validation:
 def parse_model(
     doc: SourceDocument, model: type[BaseModel], schema: str, data: Any = None
 ) -> tuple[Any, list[Diagnostic]]:
-    """Validate one document's data against a schema and its model."""
+    """Validate one document's data against a schema and its model.
+
+    A valid document is the common case: the model checks it in strict mode (no coercion, so it
+    accepts exactly what the schema accepts) at a fraction of the cost of JSON Schema. Only a
+    document the model rejects goes through JSON Schema, for messages an editor would give."""
     data = doc.data if data is None else data
     diagnoser = Diagnoser(doc)
+    try:
+        spec = model.model_validate(data, strict=True)
+    except ModelError:
+        spec = None
+    if spec is not None:
+        leaks = list(diagnoser.leaked_secrets(data))
+        return (None, leaks) if leaks else (spec, [])
     problems = diagnoser.schema_errors(validator_for(schema), data)
     reported = {p.path for p in problems}
     problems.extend(d for d in diagnoser.leaked_secrets(data) if d.path not in reported)
