@@ -35,7 +35,8 @@ class StateStore(Protocol):
 
     def read(self, fingerprints: Collection[str]) -> State:
         """The head runs (latest per unit key and per evaluation) and every unit run whose
-        fingerprint is in `fingerprints`. Runs without evalhub's tags are ignored."""
+        fingerprint is in `fingerprints` — except fingerprints whose unit head already
+        succeeded, which need nothing more. Runs without evalhub's tags are ignored."""
         ...
 
     def start_run(self, run: NewRun) -> str:

@@ -27,6 +27,8 @@ def test_normalise_by_scale_and_direction() -> None:
 
 def test_metric_lookup_accepts_one_filter_variant() -> None:
     assert metric_value({"exact_match,strip": 0.4}, "exact_match") == 0.4
+    assert metric_value({"exact_match/strip": 0.4}, "exact_match") == 0.4  # as recorded
+    assert metric_value({"exact_match/strip": 0.4}, "exact_match,strip") == 0.4
     assert metric_value({"acc": 0.5, "acc_norm": 0.6}, "acc") == 0.5
     assert metric_value({"em,a": 1.0, "em,b": 0.0}, "em") is None  # ambiguous: no guess
 

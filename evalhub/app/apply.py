@@ -265,7 +265,7 @@ class _Apply:
             self.display.progress(job, update)
 
     def finished(self, job: JobSpec, result: JobResults) -> None:
-        metrics = dict(result.metrics)
+        metrics = {records.metric_key(name): value for name, value in result.metrics.items()}
         if result.score is not None:
             metrics["score"] = result.score
         metrics["samples"] = float(result.samples)

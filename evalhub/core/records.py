@@ -30,6 +30,13 @@ ERROR = "evalhub.error"  # why a run failed, one line
 
 TAG_VALUE_LIMIT = 8000  # MLflow's limit on a tag value
 
+
+def metric_key(name: str) -> str:
+    """A framework's metric name as recorded: MLflow refuses commas in keys, and lm-eval
+    names metrics `<metric>,<filter>` (exact_match,strip) — recorded as exact_match/strip."""
+    return name.replace(",", "/")
+
+
 TAGS = {
     KIND: "unit | evaluation",
     NAME: "unit key <evaluation>/<entry>, or the evaluation name",

@@ -15,6 +15,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Literal
 
+from evalhub.core.records import metric_key
 from evalhub.core.resolved import ResolvedEvaluation, ResolvedUnit
 from evalhub.core.spec import Scale
 
@@ -28,10 +29,12 @@ def normalise(value: float, scale: Scale, direction: Literal["higher", "lower"])
 
 
 def metric_value(metrics: Mapping[str, float], name: str) -> float | None:
-    """The value of `name`: exactly, or the one variant `name,<filter>` a framework reported."""
-    if name in metrics:
-        return metrics[name]
-    variants = [k for k in metrics if k.startswith(name + ",")]
+    """The value of `name`: exactly, or the one filtered variant a framework reported
+    (`name,<filter>`, recorded as `name/<filter>`)."""
+    for key in (name, metric_key(name)):
+        if key in metrics:
+            return metrics[key]
+    variants = [k for k in metrics if k.startswith((name + ",", metric_key(name) + "/"))]
     return metrics[variants[0]] if len(variants) == 1 else None
 
 
