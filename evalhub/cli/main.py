@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import difflib
+import gc
 import importlib
 import sys
 from collections.abc import Sequence
@@ -21,6 +22,9 @@ COMMANDS = {
     "plan": "evalhub.cli.commands.plan_cmd:plan",
     "apply": "evalhub.cli.commands.apply_cmd:apply",
     "run-unit": "evalhub.cli.commands.run_unit_cmd:run_unit",
+    "publish": "evalhub.cli.commands.publish_cmd:publish",
+    "verify": "evalhub.cli.commands.verify_cmd:verify",
+    "keys": "evalhub.cli.commands.keys_cmd:keys",
 }
 
 
@@ -60,6 +64,9 @@ def cli() -> None:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = list(sys.argv[1:] if argv is None else argv)
+    # A short-lived command allocating many small objects (a plan of 5,000 units): collecting
+    # every 700 allocations costs ~15% of its time for nothing.
+    gc.set_threshold(50_000, 20, 100)
 
     def body() -> int:
         result = cli.main(args=args, prog_name="evalhub", standalone_mode=False)

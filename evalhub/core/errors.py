@@ -5,6 +5,8 @@
     ├── StateError               the state store (MLflow) failed or holds something unusable
     ├── ExecutionError           a unit or executor failed in a way that stops the command
     ├── ConfigError              evalhub.yaml or a command-line value is wrong
+    ├── PublishError             an OCI registry or layout is unreachable, refuses (credentials,
+    │                            permissions), or holds something unusable; or no signing key
     └── UnitError                one unit failed (endpoint down, framework error): the unit is
                                  recorded as failed with this message and the others go on
 
@@ -75,6 +77,12 @@ class SpecError(EvalhubError):
 
 class ConfigError(EvalhubError):
     """evalhub.yaml or a command-line value is wrong."""
+
+
+class PublishError(EvalhubError):
+    """A result could not be published (or fetched): the OCI target is unreachable, refuses,
+    or answers with something unusable, or there is no signing key. Apply records the result
+    all the same and publishes it on the next run."""
 
 
 class StateError(EvalhubError):

@@ -29,6 +29,11 @@ class Signing(Strict):
         description="An environment variable holding the private key PEM (for CI); "
         "preferred over key_file when set.",
     )
+    public_key: str = Field(
+        default="evalhub.pub",
+        description="Where `evalhub keys generate` writes the public key (commit it); trusted "
+        "by `evalhub verify` when `trusted_keys` is empty.",
+    )
     trusted_keys: list[TrustedKey] = Field(
         default_factory=list, description="Public keys whose signatures are trusted."
     )
@@ -50,6 +55,14 @@ class Registry(Strict):
     )
     username_env: EnvVarName | None = Field(default=None, description="Env var with the user.")
     password_env: EnvVarName | None = Field(default=None, description="Env var with the password.")
+    token_env: EnvVarName | None = Field(
+        default=None, description="Env var with a bearer token (instead of user and password)."
+    )
+    docker_config: str | None = Field(
+        default=None,
+        description="A docker config.json with credentials (default: $DOCKER_CONFIG/config.json "
+        "or ~/.docker/config.json); used when no env vars are named.",
+    )
 
 
 class KubernetesSettings(Strict):

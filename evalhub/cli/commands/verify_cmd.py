@@ -1,0 +1,61 @@
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import click
+
+from evalhub.app.project import load_project
+from evalhub.app.verify import Verification, verify_result
+from evalhub.cli.errors import EXIT_ERROR, EXIT_OK
+from evalhub.cli.output import FORMAT_OPTION, out
+
+
+@click.command()
+@click.argument("reference")
+@click.option(
+    "--key",
+    "keys",
+    multiple=True,
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="A trusted public key (PEM); repeat for several. Default: signing.trusted_keys.",
+)
+@click.option(
+    "--insecure",
+    is_flag=True,
+    default=None,
+    help="Plain HTTP to a loopback registry (default: registry.insecure).",
+)
+@click.option("--format", "fmt", type=FORMAT_OPTION, default="text", show_default=True)
+def verify(reference: str, keys: tuple[Path, ...], insecure: bool | None, fmt: str) -> int:
+    """Check that a published result is what a trusted key signed.
+
+    REFERENCE is oci://HOST/REPO:TAG, oci://HOST/REPO@sha256:…, oci-layout:DIR:TAG (or
+    @sha256:…; DIR relative to the project root), or a bare TAG or sha256:… in the project's
+    registry.target. The manifest and every layer are re-hashed, and an attached DSSE
+    attestation must be signed by a trusted key, name this manifest's digest, and state the
+    scores the result layer holds.
+    Exit 0 when verified, 1 otherwise.
+    """
+    result = verify_result(load_project(), reference, list(keys) or None, insecure)
+    out(json.dumps(result.as_dict(), indent=2) if fmt == "json" else render(result))
+    return EXIT_OK if result.verified else EXIT_ERROR
+
+
+def render(result: Verification) -> str:
+    head = result.reference + (
+        f"@{result.digest}" if result.digest and "@" not in result.reference else ""
+    )
+    lines = [f"{'✓ verified' if result.verified else '✗ not verified'}: {head}"]
+    for check in result.passed:
+        lines.append(f"  ✓ {check.name:<12} {check.detail}")
+    if result.reason:
+        lines.append(f"  ✗ {result.reason}")
+    record = result.record
+    if result.verified and record is not None:
+        aggregate = "—" if record.aggregate is None else f"{record.aggregate:.3f}"
+        lines.append(f"  {record.evaluation}: verdict {record.verdict}, aggregate {aggregate}")
+        for b in record.benchmarks:
+            score = "—" if b.score is None else f"{b.score:.3f}"
+            lines.append(f"    {b.key:<20} {score}")
+    return "\n".join(lines)
