@@ -233,3 +233,68 @@ def test_interrupted_apply_leaves_nothing_mistaken_for_done(tmp_path: Path) -> N
         assert code == 0, output
     finished = [n for n, _, s in unit_runs(root) if s == "FINISHED"]
     assert sorted(finished) == ["quality/refusals", "quality/returns-qa"]  # exactly once each
+
+
+def test_apply_signs_and_publishes_and_verify_accepts_it(tmp_path: Path) -> None:
+    with fake_openai(Script(answer=answer)) as (url, _):
+        root = make_project(tmp_path, url)
+        assert run_cli("keys", "generate", cwd=root).code == 0
+        code, output = apply(root)
+        assert code == 0, output
+        published = [line for line in output.splitlines() if line.startswith("published quality: ")]
+        assert len(published) == 1, output
+        reference = published[0].removeprefix("published quality: ")
+        assert reference.startswith("oci-layout:") and "@sha256:" in reference
+        verified = run_cli("verify", reference.split("@")[0], cwd=root)
+        assert verified.code == 0, verified.stdout + verified.stderr
+        assert run_cli("plan", "--detailed-exitcode", cwd=root).code == 0
+
+
+def test_registry_down_records_then_the_next_apply_publishes_without_running(
+    tmp_path: Path,
+) -> None:
+    from tests.registry import _binary, start_registry
+
+    registry = start_registry(tmp_path / "registry")
+    registry.stop()  # down: same address, nothing listening
+    with fake_openai(Script(answer=answer)) as (url, script):
+        root = make_project(tmp_path / "repo", url)
+        (root / "evalhub.yaml").write_text(
+            "specs: [evals]\n"
+            f"registry: {{target: 'oci://{registry.host}/evalhub/results', insecure: true}}\n"
+        )
+        assert run_cli("keys", "generate", cwd=root).code == 0
+        code, output = apply(root)
+        assert code == 1, output
+        assert "not published quality:" in output
+        assert sorted(s for _, _, s in unit_runs(root)) == ["FINISHED", "FINISHED"]  # recorded
+        plan = run_cli("plan", cwd=root)
+        assert "^ quality  publish  (no model calls)" in plan.stdout
+        before = script.generations
+        config = tmp_path / "registry" / "config.yml"
+        log = (tmp_path / "registry" / "again.log").open("wb")
+        process = subprocess.Popen(
+            [_binary("docker-registry", "docker-registry"), "serve", str(config)],
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
+        try:
+            deadline = time.monotonic() + 20
+            while time.monotonic() < deadline:
+                try:
+                    import httpx
+
+                    if httpx.get(f"http://{registry.host}/v2/", timeout=1).status_code == 200:
+                        break
+                except httpx.HTTPError:
+                    time.sleep(0.1)
+            code, output = apply(root)
+            assert code == 0, output
+            assert script.generations == before  # published without re-running any unit
+            assert f"published quality: oci://{registry.host}/evalhub/results:quality-" in output
+            assert run_cli("plan", "--detailed-exitcode", cwd=root).code == 0
+        finally:
+            process.terminate()
+            process.wait(timeout=10)
+            log.close()
+    assert len(unit_runs(root)) == 2

@@ -27,6 +27,7 @@ def test_detailed_exitcode_and_formats(tmp_path: Path) -> None:
         "run": 0,
         "retry": 0,
         "rescore": 0,
+        "publish": 0,
         "noop": 0,
         "orphan": 0,
         "units": 2,
@@ -68,6 +69,8 @@ def test_spec_errors_stop_the_plan(tmp_path: Path) -> None:
     )
     result = run_cli("plan", cwd=root)
     assert result.code == 1
-    assert "evals/evaluations.yaml:1:1: metadata: missing required field 'metadata'" in result.stderr
+    assert (
+        "evals/evaluations.yaml:1:1: metadata: missing required field 'metadata'" in result.stderr
+    )
     assert "evals/evaluations.yaml:1:1: spec: missing required field 'spec'" in result.stderr
     assert result.stderr.rstrip().endswith("error: 2 problems found in the specs")

@@ -25,3 +25,8 @@ def is_dirty(root: Path, paths: list[str]) -> bool:
     """Whether `paths` (relative to root) differ from the commit, untracked files included."""
     out = _git(root, "status", "--porcelain", "--", *paths)
     return bool(out)
+
+
+def remote_url(root: Path) -> str | None:
+    """The `origin` remote (the artifact's `source`); credentials are stripped by the caller."""
+    return _git(root, "config", "--get", "remote.origin.url") or None

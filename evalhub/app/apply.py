@@ -17,22 +17,25 @@ import os
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 from evalhub import __version__
 from evalhub.adapters.environments import EnvironmentStore, packages
 from evalhub.adapters.executors.local import LocalExecutor
-from evalhub.adapters.git import head_commit
+from evalhub.adapters.git import head_commit, remote_url
 from evalhub.adapters.machine import machine_facts
 from evalhub.adapters.openai_client import fetch_models
+from evalhub.app.keys import has_signing_key
 from evalhub.app.locks import apply_lock
 from evalhub.app.plan import ProjectPlan, current_plan_for, load_saved_plan, make_project_plan
 from evalhub.app.project import Project
+from evalhub.app.publish import check_publish_settings, publish_result
 from evalhub.app.state import open_state_store
 from evalhub.core import records
 from evalhub.core.canonical import canonical_json
-from evalhub.core.errors import ConfigError, EvalhubError
+from evalhub.core.errors import ConfigError, EvalhubError, PublishError
 from evalhub.core.fingerprint import (
     FINGERPRINT_VERSION,
     evaluation_identity,
@@ -40,14 +43,15 @@ from evalhub.core.fingerprint import (
     unit_identity,
 )
 from evalhub.core.job import JobResults, JobSpec, JobStatusUpdate
-from evalhub.core.plan import Plan, UnitWork
+from evalhub.core.plan import PUBLISHED_DIGEST, Plan, UnitWork
 from evalhub.core.records import NewRun, RunOutcome
 from evalhub.core.resolved import ResolvedEvaluation, ResolvedModel, ResolvedUnit
+from evalhub.core.result import EvaluationResult
 from evalhub.core.scoring import EvaluationScore, score_evaluation
 from evalhub.core.state import RecordedRun
 from evalhub.ports import ExecutionEvents, Executor, StateStore
 
-RUNNABLE = ("create", "run", "retry", "rescore")
+RUNNABLE = ("create", "run", "retry", "rescore", "publish")
 BASELINE = "evalhub.baseline"  # aggregate of the last passing result, carried on every run
 VERDICT = "evalhub.verdict"
 ARTIFACT_LIMIT = 50 << 20  # an adapter's single output file beyond this is not uploaded
@@ -75,6 +79,8 @@ class EvaluationReport:
     units_failed: int = 0
     score: EvaluationScore | None = None
     run_id: str | None = None
+    published: str | None = None  # reference@digest of the signed result
+    publish_error: str | None = None  # why it is not published yet
 
 
 @dataclass
@@ -87,6 +93,10 @@ class ApplyReport:
     def failed_units(self) -> list[UnitReport]:
         return [u for u in self.units if u.status != "succeeded"]
 
+    @property
+    def unpublished(self) -> list[EvaluationReport]:
+        return [e for e in self.evaluations if e.publish_error is not None]
+
 
 @dataclass
 class ApplyOptions:
@@ -96,6 +106,7 @@ class ApplyOptions:
     confirm: Callable[[Plan], bool] = lambda plan: True
     waiting: Callable[[], None] = lambda: None
     display: ExecutionEvents | None = None  # progress shown to the user
+    publish: bool = True  # sign and publish results (when a signing key is at hand)
 
 
 def apply(
@@ -106,11 +117,15 @@ def apply(
     environments: EnvironmentStore | None = None,
 ) -> ApplyReport:
     store = store or open_state_store(project)
+    publishing = options.publish and has_signing_key(project)
+    if publishing:
+        check_publish_settings(project)  # a wrong registry setting fails before any work
     with apply_lock(project, store.uri, options.waiting):
         if options.plan_file is not None:
-            current = current_plan_for(project, load_saved_plan(options.plan_file), store)
+            saved = load_saved_plan(options.plan_file)
+            current = current_plan_for(project, saved, store, publishing)
         else:
-            current = make_project_plan(project, options.names, store)
+            current = make_project_plan(project, options.names, store, publishing)
         report = ApplyReport(current.plan)
         if not any(a.action in RUNNABLE for a in current.plan.actions):
             return report
@@ -118,7 +133,7 @@ def apply(
             raise Aborted("apply cancelled; nothing was run")
         _check_executors(current)
         concurrency = options.concurrency or project.config.executors.concurrency
-        run = _Apply(project, current, store, report, options.display)
+        run = _Apply(project, current, store, report, options.display, publishing)
         run.execute(
             executor or LocalExecutor(concurrency),
             environments or EnvironmentStore(_env_root(project)),
@@ -150,8 +165,10 @@ class _Apply:
         store: StateStore,
         report: ApplyReport,
         display: ExecutionEvents | None,
+        publishing: bool,
     ) -> None:
         self.project = project
+        self.publishing = publishing
         self.store = store
         self.report = report
         self.display = display
@@ -345,6 +362,7 @@ class _Apply:
             metrics = {f"score.{b.key}": b.score for b in score.benchmarks if b.score is not None}
             if score.aggregate is not None:
                 metrics["aggregate"] = score.aggregate
+            unit_runs = {u.key: _run_of(runs, unit_fingerprint(u)) for u in evaluation.units}
             summary = {
                 "evaluation": entry.name,
                 "fingerprint": self.actions[entry.name].fingerprint,
@@ -352,11 +370,13 @@ class _Apply:
                 "aggregate": score.aggregate,
                 "reasons": list(score.reasons),
                 "benchmarks": [b.__dict__ for b in score.benchmarks],
-                "units": {u.key: _run_of(runs, unit_fingerprint(u)) for u in evaluation.units},
+                "units": unit_runs,
             }
             tags: dict[str, str] = {VERDICT: score.verdict}
             if passed_baseline is not None:
                 tags[BASELINE] = repr(passed_baseline)
+            if self.publishing and not missing:
+                tags.update(self._publish(entry, evaluation, score, unit_runs))
             self.store.finish_run(
                 self.evaluation_runs[entry.name],
                 RunOutcome(
@@ -374,6 +394,38 @@ class _Apply:
                     tags=tags,
                 ),
             )
+
+    def _publish(
+        self,
+        entry: EvaluationReport,
+        evaluation: ResolvedEvaluation,
+        score: EvaluationScore,
+        unit_runs: Mapping[str, str | None],
+    ) -> dict[str, str]:
+        """Sign and publish the result; a failure leaves it recorded and pending."""
+        result = EvaluationResult.build(
+            evaluation,
+            score,
+            created=datetime.now(UTC).isoformat(timespec="seconds"),
+            evalhub_version=__version__,
+            spec_commit=self.commit,
+            source=remote_url(self.project.root),
+            tracking_uri=self.store.uri,
+            run_id=entry.run_id,
+            unit_runs=unit_runs,
+        )
+        try:
+            published = publish_result(self.project, result, self.machine)
+        except PublishError as exc:
+            entry.publish_error = exc.message
+            return {}
+        entry.published = published.pinned
+        return {
+            "evalhub.oci.reference": published.reference,
+            PUBLISHED_DIGEST: published.digest,
+            "evalhub.attestation.digest": published.attestation_digest,
+            "evalhub.signer": published.key_id,
+        }
 
     def _abandon_evaluations(self, why: str) -> None:
         for run_id in self.evaluation_runs.values():

@@ -157,3 +157,11 @@ def _rel(project: Project, path: Path) -> str:
         return str(path.relative_to(project.root))
     except ValueError:
         return str(path)
+
+
+def has_signing_key(project: Project) -> bool:
+    """Whether apply can sign: the key variable is set, or the key file exists."""
+    signing = project.config.signing
+    if signing.key_env and os.environ.get(signing.key_env):
+        return True
+    return (project.root / signing.key_file).is_file()

@@ -8,6 +8,7 @@ from pathlib import Path
 
 from pydantic import ValidationError
 
+from evalhub.app.keys import has_signing_key
 from evalhub.app.project import Project
 from evalhub.app.specs import resolved_evaluations
 from evalhub.app.state import open_state_store
@@ -48,13 +49,21 @@ def select(
 
 
 def make_project_plan(
-    project: Project, names: list[str] | None = None, store: StateStore | None = None
+    project: Project,
+    names: list[str] | None = None,
+    store: StateStore | None = None,
+    publishing: bool | None = None,
 ) -> ProjectPlan:
+    """`publishing`: whether unpublished results are pending (default: a signing key exists)."""
     evaluations = select(resolved_evaluations(project, project.spec_source()), names)
     store = store or open_state_store(project)
     fingerprints = Fingerprints()
     state = store.read({fingerprints.unit(u) for e in evaluations for u in e.units})
-    plan = make_plan(evaluations, state, orphans=not names, fingerprints=fingerprints)
+    if publishing is None:
+        publishing = has_signing_key(project)
+    plan = make_plan(
+        evaluations, state, orphans=not names, fingerprints=fingerprints, publishing=publishing
+    )
     return ProjectPlan(plan, evaluations, store.uri, list(names) if names else None)
 
 
@@ -75,10 +84,13 @@ def load_saved_plan(path: Path) -> SavedPlan:
 
 
 def current_plan_for(
-    project: Project, saved: SavedPlan, store: StateStore | None = None
+    project: Project,
+    saved: SavedPlan,
+    store: StateStore | None = None,
+    publishing: bool | None = None,
 ) -> ProjectPlan:
     """Recompute the saved plan now; refuse it when anything it depended on changed."""
-    current = make_project_plan(project, saved.selection, store)
+    current = make_project_plan(project, saved.selection, store, publishing)
     problems = staleness(saved, current.plan, current.store)
     if problems:
         raise StalePlanError(

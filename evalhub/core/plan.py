@@ -5,6 +5,8 @@ For each evaluation one action:
   run      some units have no successful recorded result (each says why)
   retry    the only units left are ones whose last attempt failed or was interrupted
   rescore  every unit is recorded, but aggregation or gates changed: no model calls
+  publish  the recorded result matches the specs but was never published and signed (the
+           registry was down, say): publishing needs no model call
   noop     the recorded result matches the specs
   orphan   recorded, but no longer in the specs
 A unit shared by several evaluations runs once: later evaluations list it as `shared`.
@@ -31,8 +33,9 @@ from evalhub.core.state import RecordedRun, State
 PLAN_FORMAT_VERSION = 1
 MAX_REASONS = 8
 
-ActionKind = Literal["create", "run", "retry", "rescore", "noop", "orphan"]
-ACTIONS: tuple[ActionKind, ...] = ("create", "run", "retry", "rescore", "noop", "orphan")
+ActionKind = Literal["create", "run", "retry", "rescore", "publish", "noop", "orphan"]
+ACTIONS: tuple[ActionKind, ...] = ("create", "run", "retry", "rescore", "publish", "noop", "orphan")
+PUBLISHED_DIGEST = "evalhub.oci.digest"  # the tag an evaluation run carries once published
 UnitStatus = Literal["run", "retry", "shared"]
 
 
@@ -70,6 +73,7 @@ class Summary(_Frozen):
     run: int = 0
     retry: int = 0
     rescore: int = 0
+    publish: int = 0
     noop: int = 0
     orphan: int = 0
     units: int = Field(default=0, description="Distinct units to execute.")
@@ -96,8 +100,10 @@ def make_plan(
     *,
     orphans: bool = True,
     fingerprints: Fingerprints | None = None,
+    publishing: bool = False,
 ) -> Plan:
-    """Diff the resolved evaluations against the recorded state."""
+    """Diff the resolved evaluations against the recorded state. With `publishing` (a signing
+    key is at hand), a recorded result that was never published is pending too."""
     fingerprints = fingerprints or Fingerprints()
     unit_heads = state.unit_heads()
     evaluation_heads = state.evaluation_heads()
@@ -115,6 +121,7 @@ def make_plan(
                 runs_by_fp,
                 scheduled,
                 fingerprints,
+                publishing,
             )
         )
     if orphans:
@@ -145,6 +152,7 @@ def _evaluation_action(
     runs_by_fp: Mapping[str, list[RecordedRun]],
     scheduled: dict[str, str],
     fingerprints: Fingerprints,
+    publishing: bool,
 ) -> EvaluationAction:
     fingerprint = fingerprints.evaluation(evaluation)
     recorded = head.fingerprint if head else None
@@ -185,7 +193,10 @@ def _evaluation_action(
         action = "retry" if pending and all(w.status == "retry" for w in pending) else "run"
         reasons = [f"{len(work)} of {len(evaluation.units)} units have no recorded result"]
     elif head.fingerprint == fingerprint and head.status == "succeeded":
-        action, reasons = "noop", []
+        if publishing and PUBLISHED_DIGEST not in head.tags:
+            action, reasons = "publish", ["recorded, but never published and signed"]
+        else:
+            action, reasons = "noop", []
     else:
         action = "rescore"
         reasons = _rescore_reasons(evaluation, head, fingerprint)

@@ -4,8 +4,23 @@ from __future__ import annotations
 
 from evalhub.core.plan import EvaluationAction, Plan, Summary
 
-SYMBOLS = {"create": "+", "run": "~", "retry": "!", "rescore": "*", "noop": " ", "orphan": "-"}
-COLOURS = {"create": "32", "run": "33", "retry": "35", "rescore": "36", "orphan": "31"}
+SYMBOLS = {
+    "create": "+",
+    "run": "~",
+    "retry": "!",
+    "rescore": "*",
+    "publish": "^",
+    "noop": " ",
+    "orphan": "-",
+}
+COLOURS = {
+    "create": "32",
+    "run": "33",
+    "retry": "35",
+    "rescore": "36",
+    "publish": "34",
+    "orphan": "31",
+}
 UNIT_SYMBOLS = {"run": "~", "retry": "!", "shared": "="}
 
 
@@ -28,6 +43,8 @@ def summary_line(summary: Summary, actions: list[EvaluationAction]) -> str:
                 + (f" ({units} unit{'s' if units != 1 else ''})" if count else "")
             )
     parts.append(f"{summary.rescore} to rescore")
+    if summary.publish:
+        parts.append(f"{summary.publish} to publish")
     parts.append(f"{summary.noop} unchanged")
     if summary.orphan:
         parts.append(f"{summary.orphan} orphaned")
@@ -49,7 +66,7 @@ def plan_text(plan: Plan, *, colour: bool = False) -> str:
         head = f"  {SYMBOLS[action.action]} {action.evaluation.ljust(width)}  {action.action}"
         detail = _action_detail(action)
         lines.append(paint(action.action, head) + (f"  ({detail})" if detail else ""))
-        for reason in action.reasons if action.action in ("rescore", "orphan") else []:
+        for reason in action.reasons if action.action in ("rescore", "publish", "orphan") else []:
             lines.append(f"      {reason}")
         for unit in action.units:
             lines.append(
@@ -75,7 +92,7 @@ def _action_detail(action: EvaluationAction) -> str:
         return text + (
             f", {action.reused} reused" if action.reused and action.action == "create" else ""
         )
-    if action.action == "rescore":
+    if action.action in ("rescore", "publish"):
         return "no model calls"
     return ""
 

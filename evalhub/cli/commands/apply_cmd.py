@@ -22,14 +22,26 @@ from evalhub.core.render_plan import plan_text
 @click.option("--evaluation", "-e", "names", multiple=True, help="Apply only these evaluations.")
 @click.option("--concurrency", "-j", type=click.IntRange(1, 256), help="Units run at once.")
 @click.option("--yes", "-y", is_flag=True, help="Do not ask before running.")
+@click.option(
+    "--no-publish",
+    is_flag=True,
+    help="Record only; do not sign and publish results (the plan keeps them pending).",
+)
 def apply(
-    plan_file: Path | None, names: tuple[str, ...], concurrency: int | None, yes: bool
+    plan_file: Path | None,
+    names: tuple[str, ...],
+    concurrency: int | None,
+    yes: bool,
+    no_publish: bool,
 ) -> int:
-    """Run what changed, record it in MLflow, and score it.
+    """Run what changed, record it in MLflow, score it, then sign and publish the results.
 
     Without PLAN_FILE, plans first (like `evalhub plan`) and asks before running; with a plan
     saved by `evalhub plan --out`, runs exactly that plan, or refuses it if the specs or the
-    recorded runs changed since. Exit 1 when a unit failed (the others still run and record).
+    recorded runs changed since. Results are signed with the project's key (`evalhub keys
+    generate`) and published to `registry.target` (default: the OCI layout .evalhub/oci); with no
+    key, nothing is published. Exit 1 when a unit failed (the others still run and record) or
+    a result could not be published (it stays recorded; the next apply publishes it).
     """
     if plan_file is not None and names:
         raise ConfigError("give a saved plan or --evaluation, not both")
@@ -54,6 +66,7 @@ def apply(
             confirm=confirm,
             waiting=lambda: err("Another apply is running against this store; waiting for it…"),
             display=display,
+            publish=not no_publish,
         )
         report = run_apply(load_project(), options)
     return render(report)
@@ -76,8 +89,17 @@ def render(report: ApplyReport) -> int:
         for e in report.evaluations
     ]
     out(summary_rows_text(rows))
+    for entry in report.evaluations:
+        if entry.published:
+            out(f"published {entry.name}: {entry.published}")
+    for entry in report.unpublished:
+        err(f"not published {entry.name}: {entry.publish_error}")
+    status = EXIT_OK
+    if report.unpublished:
+        err("Recorded, but not published: the next `evalhub apply` publishes without re-running.")
+        status = EXIT_ERROR
     failed = report.failed_units
     if failed:
         err(f"\n{len(failed)} unit(s) failed; `evalhub apply` again retries only those.")
-        return EXIT_ERROR
-    return EXIT_OK
+        status = EXIT_ERROR
+    return status
