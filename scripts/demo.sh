@@ -20,8 +20,18 @@ export SUPPORT_ASSISTANT_TOKENIZER
 
 "$EVALHUB" validate
 echo
-"$EVALHUB" apply --yes -e support-assistant-smoke -e support-assistant-harness || status=$?
+# Results are signed with this machine's key (private key under .evalhub/keys/, never committed).
+[ -f .evalhub/keys/evalhub.key ] || "$EVALHUB" keys generate
 echo
+"$EVALHUB" apply --yes -e support-assistant-smoke -e support-assistant-harness | tee .evalhub/demo-apply.txt \
+  || status=$?
+echo
+published=$(sed -n 's/^published [^:]*: \(.*\)@sha256:.*/\1/p' .evalhub/demo-apply.txt | head -n 1)
+if [ -n "$published" ]; then
+  echo "== the signed result, verified from the OCI layout .evalhub/oci"
+  "$EVALHUB" verify "$published"
+  echo
+fi
 echo "== after the apply: the two evaluations are unchanged; the others need frameworks that come later"
 "$EVALHUB" plan
 echo
