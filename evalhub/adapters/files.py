@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
 import fnmatch
 import hashlib
 import os
+import tempfile
 from pathlib import Path
 
 from evalhub.core.datasets import FileRef
@@ -99,3 +101,19 @@ def _excluded(path: Path, patterns: list[str], repo_root: Path) -> bool:
     except ValueError:
         rel = path.as_posix()
     return any(fnmatch.fnmatch(rel, pattern) for pattern in patterns)
+
+
+def write_atomic(path: Path, data: bytes, mode: int = 0o644) -> None:
+    """Write through a temporary file created with `mode` in the same directory, then rename
+    into place: readers see the old file or the new one, never half of one, and a private key
+    is never readable by others, not even for a moment."""
+    fd, temp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
+    try:
+        os.fchmod(fd, mode)
+        with os.fdopen(fd, "wb") as out:
+            out.write(data)
+        os.replace(temp, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(temp)
+        raise

@@ -42,7 +42,7 @@ from evalhub.core.fingerprint import (
     unit_fingerprint,
     unit_identity,
 )
-from evalhub.core.job import JobResults, JobSpec, JobStatusUpdate
+from evalhub.core.job import JobResults, JobSpec, JobStatusUpdate, failed_result
 from evalhub.core.plan import PUBLISHED_DIGEST, Plan, UnitWork
 from evalhub.core.records import NewRun, RunOutcome
 from evalhub.core.resolved import ResolvedEvaluation, ResolvedModel, ResolvedUnit
@@ -224,7 +224,7 @@ class _Apply:
                 env = built[requirements]
                 job = self._job(evaluation, unit, work, env if isinstance(env, Path) else None)
                 if isinstance(env, str):
-                    failures.append((job, _failed(job, f"provider environment: {env}")))
+                    failures.append((job, failed_result(job, f"provider environment: {env}")))
                 else:
                     jobs.append(job)
         return jobs, failures
@@ -467,16 +467,6 @@ class _Apply:
         if self.commit:
             tags[records.GIT_COMMIT] = self.commit
         return tags
-
-
-def _failed(job: JobSpec, error: str) -> JobResults:
-    return JobResults(
-        fingerprint=job.fingerprint,
-        status="failed",
-        primary_metric=job.spec.primary_metric,
-        framework=job.spec.provider.adapter,
-        error=error,
-    )
 
 
 def _recorded_results(

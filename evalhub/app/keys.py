@@ -7,12 +7,11 @@ and listed under `signing.trusted_keys` of evalhub.yaml.
 
 from __future__ import annotations
 
-import contextlib
 import os
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
+from evalhub.adapters.files import write_atomic
 from evalhub.adapters.signing import (
     EnvelopeSigner,
     PublicKey,
@@ -54,9 +53,9 @@ def generate_keys(project: Project, force: bool = False) -> GeneratedKey:
     private_pem, public_pem = generate_key()
     try:
         private_path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-        _write(private_path, private_pem, 0o600)
+        write_atomic(private_path, private_pem, 0o600)
         public_path.parent.mkdir(parents=True, exist_ok=True)
-        _write(public_path, public_pem, 0o644)
+        write_atomic(public_path, public_pem, 0o644)
     except OSError as exc:
         raise ConfigError(f"cannot write the key pair: {exc}") from exc
     key = load_public_key(public_pem, "evalhub", str(public_path))
@@ -135,21 +134,6 @@ def _read(path: Path, shown: str) -> bytes:
             f"cannot read the public key {shown}: {exc.strerror or exc}",
             "fix signing.trusted_keys in evalhub.yaml, or pass --key PUBLIC_KEY_FILE",
         ) from exc
-
-
-def _write(path: Path, data: bytes, mode: int) -> None:
-    """Write through a temporary file created with `mode`, then rename into place: the key
-    is never readable by others, not even for a moment."""
-    fd, temp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
-    try:
-        os.fchmod(fd, mode)
-        with os.fdopen(fd, "wb") as out:
-            out.write(data)
-        os.replace(temp, path)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(temp)
-        raise
 
 
 def _rel(project: Project, path: Path) -> str:

@@ -18,7 +18,13 @@ from pydantic import ValidationError
 
 from evalhub.adapters.frameworks import load_adapter
 from evalhub.core.errors import ConfigError, UnitError
-from evalhub.core.job import PROGRESS_PREFIX, JobResults, JobSpec, JobStatusUpdate
+from evalhub.core.job import (
+    PROGRESS_PREFIX,
+    JobResults,
+    JobSpec,
+    JobStatusUpdate,
+    failed_result,
+)
 from evalhub.core.scoring import metric_value, normalise
 
 
@@ -50,27 +56,18 @@ def site_packages(environment: str | None) -> list[Path]:
 def execute(job: JobSpec) -> JobResults:
     """Run the job's adapter; never raises for a failure of the unit itself."""
     unit = job.spec
-    failed = {
-        "fingerprint": job.fingerprint,
-        "status": "failed",
-        "primary_metric": unit.primary_metric,
-        "framework": unit.provider.adapter,
-        "framework_version": unit.provider.version,
-    }
     search = [Path(job.project_root), Path(job.spec_root), *site_packages(job.environment)]
     try:
         adapter = load_adapter(unit.provider.adapter, search)
         result = adapter.run_benchmark_job(job, StderrCallbacks())
     except UnitError as exc:
         message = exc.message + (f" ({exc.hint})" if exc.hint else "")
-        return JobResults.model_validate({**failed, "error": message})
+        return failed_result(job, message)
     except Exception as exc:
         Path(job.output_dir).mkdir(parents=True, exist_ok=True)
         (Path(job.output_dir) / "error.log").write_text(traceback.format_exc(), encoding="utf-8")
         error = f"the {unit.provider.adapter} adapter crashed: {type(exc).__name__}: {exc}"
-        return JobResults.model_validate(
-            {**failed, "error": error, "artifacts": {"error.log": "error.log"}}
-        )
+        return failed_result(job, error, {"error.log": "error.log"})
     if result.status != "succeeded":
         return result
     value = metric_value(result.metrics, unit.primary_metric)

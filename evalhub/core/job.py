@@ -59,6 +59,19 @@ class JobResults(_Model):
     error: str | None = None
 
 
+def failed_result(job: JobSpec, error: str, artifacts: dict[str, str] | None = None) -> JobResults:
+    """A unit that failed, with the reason: still a result, recorded like any other."""
+    return JobResults(
+        fingerprint=job.fingerprint,
+        status="failed",
+        primary_metric=job.spec.primary_metric,
+        framework=job.spec.provider.adapter,
+        framework_version=job.spec.provider.version,
+        error=error,
+        artifacts=artifacts or {},
+    )
+
+
 class JobStatusUpdate(_Model):
     phase: Literal["initializing", "running", "post_processing", "completed", "failed"]
     message: str = ""

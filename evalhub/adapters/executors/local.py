@@ -18,21 +18,10 @@ from pathlib import Path
 
 from pydantic import ValidationError
 
-from evalhub.core.job import PROGRESS_PREFIX, JobResults, JobSpec, JobStatusUpdate
+from evalhub.core.job import PROGRESS_PREFIX, JobResults, JobSpec, JobStatusUpdate, failed_result
 from evalhub.ports import ExecutionEvents
 
 OFFLINE = {"HF_HUB_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1"}
-
-
-def failed(job: JobSpec, error: str) -> JobResults:
-    return JobResults(
-        fingerprint=job.fingerprint,
-        status="failed",
-        primary_metric=job.spec.primary_metric,
-        framework=job.spec.provider.adapter,
-        framework_version=job.spec.provider.version,
-        error=error,
-    )
 
 
 class LocalExecutor:
@@ -96,13 +85,13 @@ class LocalExecutor:
             except TimeoutError:
                 _kill(proc)
                 await proc.wait()
-                result = failed(job, f"timed out after {job.timeout_seconds:g} s")
+                result = failed_result(job, f"timed out after {job.timeout_seconds:g} s")
                 events.finished(job, result)
                 return result
             except asyncio.CancelledError:
                 _kill(proc)
                 await proc.wait()
-                events.finished(job, failed(job, "interrupted (the apply was stopped)"))
+                events.finished(job, failed_result(job, "interrupted (the apply was stopped)"))
                 raise
         result = self._read_result(job, result_file, proc.returncode, workdir)
         if result.duration_seconds == 0.0:
@@ -135,7 +124,7 @@ class LocalExecutor:
             log = workdir / "run-unit.log"
             tail = log.read_text(errors="replace").strip().splitlines()[-5:] if log.exists() else []
             detail = (": " + " | ".join(tail)) if tail else ""
-            return failed(job, f"run-unit exited {code} without a result{detail}")
+            return failed_result(job, f"run-unit exited {code} without a result{detail}")
 
 
 def _kill(proc: asyncio.subprocess.Process) -> None:

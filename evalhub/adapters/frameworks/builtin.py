@@ -11,13 +11,12 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
 import time
 from pathlib import Path
 from typing import Any
 
 from evalhub import __version__
-from evalhub.adapters.openai_client import OpenAIClient, RetryPolicy
+from evalhub.adapters.openai_client import OpenAIClient, RetryPolicy, api_key
 from evalhub.core.errors import UnitError
 from evalhub.core.job import JobResults, JobSpec, JobStatusUpdate
 from evalhub.core.scorers import SCORERS, cites_forbidden, score_row
@@ -79,14 +78,7 @@ class BuiltinAdapter:
         endpoint = unit.model.endpoint
         if endpoint is None:
             raise UnitError("the builtin evaluator needs a Model with an `endpoint`")
-        api_key = None
-        if endpoint.api_key_env:
-            api_key = os.environ.get(endpoint.api_key_env)
-            if not api_key:
-                raise UnitError(
-                    f"environment variable {endpoint.api_key_env} is not set",
-                    "export the model's API key under that name",
-                )
+        key = api_key(endpoint)
         limit = params.get("limit")
         rows = load_rows(
             Path(job.spec_root) / unit.dataset, int(limit) if isinstance(limit, int) else None
@@ -109,7 +101,7 @@ class BuiltinAdapter:
         started = time.monotonic()
         callbacks.report_status(JobStatusUpdate(phase="running", completed=0, total=len(rows)))
         async with OpenAIClient(
-            endpoint, api_key, defaults.timeout_seconds, RetryPolicy(attempts=attempts)
+            endpoint, key, defaults.timeout_seconds, RetryPolicy(attempts=attempts)
         ) as client:
             try:
                 models = await client.models()

@@ -25,6 +25,7 @@ from typing import Any
 
 from ruamel.yaml import YAML
 
+from evalhub.adapters.openai_client import api_key
 from evalhub.core.errors import UnitError
 from evalhub.core.job import JobResults, JobSpec, JobStatusUpdate
 from evalhub.ports import JobCallbacks
@@ -172,10 +173,8 @@ class LmEvalAdapter:
         cmd = command(job, include, output_types, output)
         env = {**os.environ, **OFFLINE}
         endpoint = job.spec.model.endpoint
-        if endpoint is not None and endpoint.api_key_env:
-            key = os.environ.get(endpoint.api_key_env)
-            if not key:
-                raise UnitError(f"environment variable {endpoint.api_key_env} is not set")
+        key = api_key(endpoint) if endpoint is not None else None
+        if key:
             env["OPENAI_API_KEY"] = key  # through the environment, never the command line
         callbacks.report_status(JobStatusUpdate(phase="running", message="lm_eval"))
         started = time.monotonic()

@@ -16,12 +16,11 @@ from __future__ import annotations
 import contextlib
 import fcntl
 import json
-import os
-import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+from evalhub.adapters.files import write_atomic
 from evalhub.adapters.oci.artifact import INDEX, REF_NAME, digest_of, manifest_bytes, parse_json
 from evalhub.adapters.oci.references import DIGEST
 from evalhub.core.errors import PublishError
@@ -43,7 +42,7 @@ class OciLayout:
         if digest_of(data) != digest:
             raise PublishError(f"refusing to store blob {digest}: its content hashes otherwise")
         self._ensure()
-        _write_atomic(self._blob_path(digest), data)
+        write_atomic(self._blob_path(digest), data)
 
     def get_blob(self, digest: str) -> bytes | None:
         try:
@@ -106,7 +105,7 @@ class OciLayout:
         try:
             (self.path / "blobs" / "sha256").mkdir(parents=True, exist_ok=True)
             if not (self.path / "oci-layout").is_file():
-                _write_atomic(self.path / "oci-layout", json.dumps(LAYOUT_FILE).encode())
+                write_atomic(self.path / "oci-layout", json.dumps(LAYOUT_FILE).encode())
         except OSError as exc:
             raise PublishError(f"cannot write {self.display}: {exc}") from exc
 
@@ -135,7 +134,7 @@ class OciLayout:
                 fcntl.flock(lock, fcntl.LOCK_EX)
                 index = self._index()
                 yield index
-                _write_atomic(self.path / "index.json", manifest_bytes(index))
+                write_atomic(self.path / "index.json", manifest_bytes(index))
         except OSError as exc:
             raise PublishError(f"cannot write {self.display}: {exc}") from exc
 
@@ -144,16 +143,3 @@ def _tag_of(entry: dict[str, Any]) -> str | None:
     annotations = entry.get("annotations")
     tag = annotations.get(REF_NAME) if isinstance(annotations, dict) else None
     return tag if isinstance(tag, str) else None
-
-
-def _write_atomic(path: Path, data: bytes) -> None:
-    fd, temp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-")
-    try:
-        os.fchmod(fd, 0o644)  # content, not secrets: readable like any file in the repo
-        with os.fdopen(fd, "wb") as out:
-            out.write(data)
-        os.replace(temp, path)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(temp)
-        raise
