@@ -1,7 +1,7 @@
 """What evalhub costs on top of the frameworks it drives, against the real local model.
 
 (a) an lm-eval task through `evalhub apply` vs bare `python -m lm_eval` with the same arguments,
-    on the same server: wall time ratio (target <= 1.05);
+    on the same server, in a project whose MLflow store exists: wall time ratio (target <= 1.05);
 (b) the built-in evaluator's requests/s vs a raw async HTTP loop sending the same requests with
     the same concurrency (target >= 0.95).
 
