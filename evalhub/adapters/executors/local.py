@@ -43,13 +43,32 @@ class LocalExecutor:
                 results[job.fingerprint] = await self._run_one(job, events)
 
         tasks = [asyncio.create_task(guarded(job)) for job in jobs]
+        # Ctrl-C stops every unit. Our own handler, not asyncio.run's: it also holds when a unit
+        # finishes in the same instant (3.11's wait_for can swallow that cancellation) and when
+        # the loop was busy recording when the signal came.
+        interrupted = False
+
+        def on_interrupt() -> None:
+            nonlocal interrupted
+            interrupted = True
+            for task in tasks:
+                task.cancel()
+
+        loop = asyncio.get_running_loop()
+        with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):
+            loop.add_signal_handler(signal.SIGINT, on_interrupt)
         try:
             await asyncio.gather(*tasks)
         except asyncio.CancelledError:
+            interrupted = True
             for task in tasks:
                 task.cancel()
             await asyncio.gather(*tasks, return_exceptions=True)
-            raise KeyboardInterrupt from None
+        finally:
+            with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):
+                loop.remove_signal_handler(signal.SIGINT)
+        if interrupted:
+            raise KeyboardInterrupt
         return results
 
     async def _run_one(self, job: JobSpec, events: ExecutionEvents) -> JobResults:
