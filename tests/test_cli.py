@@ -114,3 +114,14 @@ def test_bad_project_file_is_reported_like_a_spec(tmp_path: Path) -> None:
     other = run_cli("plan", cwd=tmp_path)  # every other command reports it on stderr
     assert other.code == 1
     assert "evalhub.yaml:2:13: executors.concurency: unknown field 'concurency'" in other.stderr
+
+
+def test_ledger_dir_must_stay_inside_the_repository(tmp_path: Path) -> None:
+    (tmp_path / "evalhub.yaml").write_text("specs: [evals]\nledger: {dir: ../elsewhere}\n")
+    result = run_cli("validate", cwd=tmp_path)
+    assert result.code == 1
+    assert (
+        "evalhub.yaml:2:15: ledger.dir: the ledger directory must be a path inside the repository"
+        in result.stdout
+    )
+    assert "hint: write a path relative to the repository, e.g. results" in result.stdout

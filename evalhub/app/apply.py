@@ -6,7 +6,10 @@ Order of events, chosen so that nothing is lost or recorded twice:
 3. run each distinct unit once; its MLflow run is opened (running) before the unit starts and
    finished (succeeded/failed, metrics, artifacts, head moved) when it ends — so an interrupted
    apply leaves running or failed runs, which the next plan retries, never "done" ones;
-4. score every evaluation from the recorded results (reused and new) and finish its run.
+4. score every evaluation from the recorded results (reused and new) and finish its run;
+5. write each complete result's ledger file (`<ledger.dir>/<evaluation>.json`) and, with
+   `commit`, commit exactly the changed ledger files (refused up front when the specs have
+   uncommitted changes, so the ledger always describes committed specs).
 """
 
 from __future__ import annotations
@@ -28,6 +31,13 @@ from evalhub.adapters.git import head_commit, remote_url
 from evalhub.adapters.machine import machine_facts
 from evalhub.adapters.openai_client import fetch_models
 from evalhub.app.keys import has_signing_key
+from evalhub.app.ledger import (
+    CommitOptions,
+    LedgerCommit,
+    check_can_commit,
+    commit_entries,
+    write_entry,
+)
 from evalhub.app.locks import apply_lock
 from evalhub.app.plan import ProjectPlan, current_plan_for, load_saved_plan, make_project_plan
 from evalhub.app.project import Project
@@ -43,6 +53,7 @@ from evalhub.core.fingerprint import (
     unit_identity,
 )
 from evalhub.core.job import JobResults, JobSpec, JobStatusUpdate, failed_result
+from evalhub.core.ledger import LedgerEntry, ledger_entry
 from evalhub.core.plan import PUBLISHED_DIGEST, Plan, UnitWork
 from evalhub.core.records import NewRun, RunOutcome
 from evalhub.core.resolved import ResolvedEvaluation, ResolvedModel, ResolvedUnit
@@ -81,6 +92,8 @@ class EvaluationReport:
     run_id: str | None = None
     published: str | None = None  # reference@digest of the signed result
     publish_error: str | None = None  # why it is not published yet
+    ledger: str | None = None  # the ledger file written (relative to the project root)
+    ledger_entry: LedgerEntry | None = None
 
 
 @dataclass
@@ -88,6 +101,7 @@ class ApplyReport:
     plan: Plan
     evaluations: list[EvaluationReport] = field(default_factory=list)
     units: list[UnitReport] = field(default_factory=list)
+    ledger_commit: LedgerCommit | None = None
 
     @property
     def failed_units(self) -> list[UnitReport]:
@@ -107,6 +121,7 @@ class ApplyOptions:
     waiting: Callable[[], None] = lambda: None
     display: ExecutionEvents | None = None  # progress shown to the user
     publish: bool = True  # sign and publish results (when a signing key is at hand)
+    ledger: CommitOptions = field(default_factory=CommitOptions)  # commit the ledger files
 
 
 def apply(
@@ -116,6 +131,7 @@ def apply(
     executor: Executor | None = None,
     environments: EnvironmentStore | None = None,
 ) -> ApplyReport:
+    check_can_commit(project, options.ledger)  # before anything runs
     store = store or open_state_store(project)
     publishing = options.publish and has_signing_key(project)
     if publishing:
@@ -138,6 +154,13 @@ def apply(
             executor or LocalExecutor(concurrency),
             environments or EnvironmentStore(_env_root(project)),
         )
+        if options.ledger.commit:
+            written = [
+                (e.ledger, e.ledger_entry)
+                for e in report.evaluations
+                if e.ledger is not None and e.ledger_entry is not None
+            ]
+            report.ledger_commit = commit_entries(project, written, options.ledger)
         return report
 
 
@@ -375,8 +398,8 @@ class _Apply:
             tags: dict[str, str] = {VERDICT: score.verdict}
             if passed_baseline is not None:
                 tags[BASELINE] = repr(passed_baseline)
-            if self.publishing and not missing:
-                tags.update(self._publish(entry, evaluation, score, unit_runs))
+            if not missing:
+                tags.update(self._record(entry, evaluation, score, unit_runs))
             self.store.finish_run(
                 self.evaluation_runs[entry.name],
                 RunOutcome(
@@ -395,14 +418,15 @@ class _Apply:
                 ),
             )
 
-    def _publish(
+    def _record(
         self,
         entry: EvaluationReport,
         evaluation: ResolvedEvaluation,
         score: EvaluationScore,
         unit_runs: Mapping[str, str | None],
     ) -> dict[str, str]:
-        """Sign and publish the result; a failure leaves it recorded and pending."""
+        """Publish a complete result (when signing) and write its ledger file; returns the
+        evaluation run's publication tags."""
         result = EvaluationResult.build(
             evaluation,
             score,
@@ -414,6 +438,23 @@ class _Apply:
             run_id=entry.run_id,
             unit_runs=unit_runs,
         )
+        tags: dict[str, str] = {}
+        ledger = ledger_entry(result)
+        if self.publishing:
+            tags = self._publish(entry, result)
+            if entry.published is not None:
+                ledger = ledger_entry(
+                    result,
+                    published=entry.published,
+                    attestation_digest=tags["evalhub.attestation.digest"],
+                    signer_key_id=tags["evalhub.signer"],
+                )
+        entry.ledger = write_entry(self.project, ledger)
+        entry.ledger_entry = ledger
+        return tags
+
+    def _publish(self, entry: EvaluationReport, result: EvaluationResult) -> dict[str, str]:
+        """Sign and publish the result; a failure leaves it recorded and pending."""
         try:
             published = publish_result(self.project, result, self.machine)
         except PublishError as exc:

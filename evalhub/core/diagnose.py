@@ -43,6 +43,7 @@ _RULE_HINTS = (
     ("give exactly one of", "keep one of the two fields and remove the other"),
     ("scale.min", "make `min` lower than `max`"),
     ("an evaluation needs", "add `collection: name@version`, a `benchmarks:` list, or both"),
+    ("the ledger directory must be", "write a path relative to the repository, e.g. results"),
 )  # fmt: skip
 
 

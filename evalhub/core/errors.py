@@ -7,6 +7,8 @@
     ├── ConfigError              evalhub.yaml or a command-line value is wrong
     ├── PublishError             an OCI registry or layout is unreachable, refuses (credentials,
     │                            permissions), or holds something unusable; or no signing key
+    ├── LedgerError              the results ledger cannot be committed: not a git repository,
+    │                            uncommitted spec changes, or git refused (signing, push)
     └── UnitError                one unit failed (endpoint down, framework error): the unit is
                                  recorded as failed with this message and the others go on
 
@@ -83,6 +85,10 @@ class PublishError(EvalhubError):
     """A result could not be published (or fetched): the OCI target is unreachable, refuses,
     or answers with something unusable, or there is no signing key. Apply records the result
     all the same and publishes it on the next run."""
+
+
+class LedgerError(EvalhubError):
+    """The results ledger could not be committed or pushed (or apply refuses to commit it)."""
 
 
 class StateError(EvalhubError):

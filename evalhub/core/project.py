@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import Field
+from pydantic import Field, field_validator
 
 from evalhub.core.spec.base import EnvVarName, Name, Strict
 
@@ -40,8 +40,23 @@ class Signing(Strict):
 
 
 class Ledger(Strict):
-    dir: str = Field(default="results", description="Where results are written in the repo.")
-    sign_commits: bool = Field(default=False, description="Require SSH-signed ledger commits.")
+    dir: str = Field(
+        default="results",
+        min_length=1,
+        description="Where results are written, relative to the repository root (inside it).",
+    )
+    sign_commits: bool = Field(
+        default=False,
+        description="Sign ledger commits (SSH) by default; `apply --no-sign` overrides it.",
+    )
+
+    @field_validator("dir")
+    @classmethod
+    def _inside_the_repository(cls, value: str) -> str:
+        parts = value.replace("\\", "/").split("/")
+        if value.startswith("/") or ".." in parts or (len(value) > 1 and value[1] == ":"):
+            raise ValueError("the ledger directory must be a path inside the repository")
+        return value
 
 
 class Registry(Strict):

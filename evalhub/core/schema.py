@@ -29,10 +29,12 @@ def generate(model: type[BaseModel], name: str) -> dict[str, Any]:
 
 def schema_models() -> dict[str, type[BaseModel]]:
     """File stem -> model, for every schema that schemas/ holds."""
+    from evalhub.core.ledger import LedgerEntry
     from evalhub.core.project import ProjectConfig
 
     models: dict[str, type[BaseModel]] = {kind.lower(): model for kind, model in KINDS.items()}
     models["project"] = ProjectConfig
+    models["ledger"] = LedgerEntry
     return models
 
 

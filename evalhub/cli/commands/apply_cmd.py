@@ -7,6 +7,7 @@ import click
 
 from evalhub.app.apply import ApplyOptions, ApplyReport
 from evalhub.app.apply import apply as run_apply
+from evalhub.app.ledger import CommitOptions
 from evalhub.app.project import load_project
 from evalhub.cli.errors import EXIT_ERROR, EXIT_OK
 from evalhub.cli.output import err, out
@@ -27,12 +28,36 @@ from evalhub.core.render_plan import plan_text
     is_flag=True,
     help="Record only; do not sign and publish results (the plan keeps them pending).",
 )
+@click.option(
+    "--commit",
+    "commit",
+    is_flag=True,
+    help="Commit the changed ledger files (results/<evaluation>.json) to git; refused when the "
+    "specs have uncommitted changes.",
+)
+@click.option(
+    "--sign/--no-sign",
+    default=None,
+    help="SSH-sign the ledger commit (default: ledger.sign_commits in evalhub.yaml).",
+)
+@click.option(
+    "--signing-key",
+    type=click.Path(dir_okay=False, path_type=Path),
+    envvar="EVALHUB_LEDGER_SIGNING_KEY",
+    help="The SSH private key signing ledger commits (default: git's user.signingkey). "
+    "Env: EVALHUB_LEDGER_SIGNING_KEY.",
+)
+@click.option("--push", is_flag=True, help="Push the branch after the ledger commit.")
 def apply(
     plan_file: Path | None,
     names: tuple[str, ...],
     concurrency: int | None,
     yes: bool,
     no_publish: bool,
+    commit: bool,
+    sign: bool | None,
+    signing_key: Path | None,
+    push: bool,
 ) -> int:
     """Run what changed, record it in MLflow, score it, then sign and publish the results.
 
@@ -42,9 +67,16 @@ def apply(
     generate`) and published to `registry.target` (default: the OCI layout .evalhub/oci); with no
     key, nothing is published. Exit 1 when a unit failed (the others still run and record) or
     a result could not be published (it stays recorded; the next apply publishes it).
+
+    Each complete result is also written to the ledger, `<ledger.dir>/<evaluation>.json`
+    (default results/). With --commit, exactly the changed ledger files are committed with a
+    structured message (`evalhub: record …` and Evalhub-* trailers); --sign signs that commit
+    with an SSH key and --push pushes the branch.
     """
     if plan_file is not None and names:
         raise ConfigError("give a saved plan or --evaluation, not both")
+    if (sign or push) and not commit:
+        raise ConfigError("--sign and --push apply to the ledger commit", "add --commit")
     interactive = sys.stdin.isatty()
 
     def confirm(plan: Plan) -> bool:
@@ -67,6 +99,7 @@ def apply(
             waiting=lambda: err("Another apply is running against this store; waiting for it…"),
             display=display,
             publish=not no_publish,
+            ledger=CommitOptions(commit=commit, sign=sign, push=push, signing_key=signing_key),
         )
         report = run_apply(load_project(), options)
     return render(report)
@@ -92,6 +125,15 @@ def render(report: ApplyReport) -> int:
     for entry in report.evaluations:
         if entry.published:
             out(f"published {entry.name}: {entry.published}")
+    for entry in report.evaluations:
+        if entry.ledger:
+            out(f"ledger {entry.name}: {entry.ledger}")
+    committed = report.ledger_commit
+    if committed is not None:
+        how = "signed commit" if committed.signed else "commit"
+        out(f"recorded {len(committed.files)} result(s) in {how} {committed.commit[:12]}")
+        if committed.pushed:
+            out(f"pushed {committed.pushed}")
     for entry in report.unpublished:
         err(f"not published {entry.name}: {entry.publish_error}")
     status = EXIT_OK

@@ -1,0 +1,115 @@
+"""The results ledger on disk and in git: write `<ledger.dir>/<evaluation>.json` after each
+scored evaluation; with `apply --commit`, commit exactly the changed ledger files with the
+structured message of evalhub.core.ledger (optionally SSH-signed) and push the branch.
+
+The ledger must describe committed specs, so committing is refused up front — before anything
+runs — outside a git repository or when the spec directories have uncommitted changes.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from evalhub.adapters.files import write_atomic
+from evalhub.adapters.git import (
+    commit_paths,
+    current_branch,
+    dirty_paths,
+    head_commit,
+    is_repository,
+    push,
+)
+from evalhub.app.project import Project
+from evalhub.core.errors import LedgerError
+from evalhub.core.ledger import LedgerEntry, commit_message, ledger_path, render
+
+
+@dataclass(frozen=True)
+class CommitOptions:
+    """What `apply --commit [--sign] [--push]` asked for; `sign` None: `ledger.sign_commits`."""
+
+    commit: bool = False
+    sign: bool | None = None
+    push: bool = False
+    signing_key: Path | None = None  # an SSH private key; None: git's own user.signingkey
+
+    def signs(self, project: Project) -> bool:
+        return self.sign if self.sign is not None else project.config.ledger.sign_commits
+
+
+@dataclass(frozen=True)
+class LedgerCommit:
+    commit: str
+    files: tuple[str, ...]
+    signed: bool
+    pushed: str | None  # the branch pushed
+
+
+def check_can_commit(project: Project, options: CommitOptions) -> None:
+    """Refuse `--commit` before anything runs when the result could not be tied to a commit."""
+    if not options.commit:
+        return
+    root = project.root
+    if not is_repository(root):
+        raise LedgerError(
+            f"--commit needs a git repository; {root} is not in one",
+            "run `git init` and commit the specs, or apply without --commit",
+        )
+    if head_commit(root) is None:
+        raise LedgerError(
+            "--commit needs a commit to record results against; the repository has none",
+            "commit the specs first",
+        )
+    dirty = dirty_paths(root, project.config.specs)
+    if dirty:
+        raise LedgerError(
+            "refusing to commit results: the specs have uncommitted changes in " + ", ".join(dirty),
+            "the ledger must describe committed specs: commit (or stash) the spec changes, "
+            "then apply again; nothing was run",
+        )
+    if options.push and current_branch(root) is None:
+        raise LedgerError(
+            "--push needs a branch; HEAD is detached", "check out a branch, or drop --push"
+        )
+    key = options.signing_key
+    if options.signs(project) and key is not None and not key.is_file():
+        raise LedgerError(f"the SSH signing key {key} does not exist", "pass --signing-key PATH")
+
+
+def write_entry(project: Project, entry: LedgerEntry) -> str:
+    """Write the entry's file; returns its path relative to the project root."""
+    relative = ledger_path(project.config.ledger.dir, entry.evaluation)
+    target = project.root / relative
+    text = render(entry).encode("utf-8")
+    if not (target.is_file() and target.read_bytes() == text):
+        target.parent.mkdir(parents=True, exist_ok=True)
+        write_atomic(target, text)
+    return relative
+
+
+def commit_entries(
+    project: Project, written: Sequence[tuple[str, LedgerEntry]], options: CommitOptions
+) -> LedgerCommit | None:
+    """Commit the ledger files among `written` (path, entry) that changed; None when none did."""
+    root = project.root
+    changed = set(dirty_paths(root, [path for path, _ in written]))
+    chosen = [(path, entry) for path, entry in written if path in changed]
+    if not chosen:
+        return None
+    signed = options.signs(project)
+    commit = commit_paths(
+        root,
+        [path for path, _ in chosen],
+        commit_message([entry for _, entry in chosen]),
+        sign=signed,
+        signing_key=options.signing_key,
+    )
+    branch = None
+    if options.push:
+        branch = current_branch(root)
+        if branch is None:
+            raise LedgerError("--push needs a branch; HEAD is detached")
+        push(root, branch)
+    return LedgerCommit(commit, tuple(sorted(p for p, _ in chosen)), signed, branch)

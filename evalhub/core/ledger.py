@@ -1,0 +1,225 @@
+"""The results ledger: one deterministic JSON file per evaluation, `<ledger.dir>/<name>.json`,
+committed to the spec repository so that git history is the audit trail. Pure: the time, the
+commit and the publication are passed in.
+
+A ledger entry names what was evaluated (fingerprint, spec commit and file, model identity,
+collection), what came out (scores, aggregate, gates, verdict, reasons), where the evidence
+lives (MLflow runs, OCI reference@digest, attestation digest, signer key id) and when.
+
+Ledger commit messages (one commit may record several evaluations):
+
+    evalhub: record <evaluation> <verdict> <fingerprint[:12]>      one evaluation
+    evalhub: record <n> results                                    several evaluations
+    <blank line>
+    Evalhub-Evaluation: <evaluation>        \
+    Evalhub-Fingerprint: <sha256 hex>        | one group per evaluation, sorted by name;
+    Evalhub-Verdict: pass|fail               | each group starts with Evalhub-Evaluation
+    Evalhub-Result: <reference>@<digest>     | (only when the result was published)
+    Evalhub-Spec-Commit: <commit>           /  (only when known)
+
+The trailers are the message's last paragraph, so `git interpret-trailers --parse` and
+`git log --format=%(trailers)` read them back.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import posixpath
+from collections.abc import Sequence
+from typing import Any, Literal
+
+from pydantic import Field, JsonValue
+
+from evalhub.core.result import EvaluationResult, strip_credentials
+from evalhub.core.spec.base import Strict
+
+LEDGER_VERSION = 1
+SUBJECT_PREFIX = "evalhub: record"
+FINGERPRINT_CHARS = 12
+
+TRAILER_EVALUATION = "Evalhub-Evaluation"
+TRAILER_FINGERPRINT = "Evalhub-Fingerprint"
+TRAILER_VERDICT = "Evalhub-Verdict"
+TRAILER_RESULT = "Evalhub-Result"
+TRAILER_SPEC_COMMIT = "Evalhub-Spec-Commit"
+
+
+class LedgerBenchmark(Strict):
+    """One benchmark entry of the evaluation, scored."""
+
+    key: str = Field(description="The entry's name within its evaluation.")
+    unit_fingerprint: str = Field(description="The fingerprint of the unit that produced it.")
+    metric: str = Field(description="The primary metric.")
+    value: float | None = Field(description="The metric as the framework reported it.")
+    score: float | None = Field(description="The value normalised to [0, 1].")
+    weight: float = Field(description="Its weight in the aggregate (0: reported only).")
+    threshold: float | None = Field(description="The minimum score, locked before the run.")
+    passed: bool = Field(description="Whether the score met its threshold.")
+
+
+class LedgerGates(Strict):
+    """The thresholds and gates the spec set before the run."""
+
+    min_score: float | None = Field(default=None, description="Minimum aggregate score.")
+    max_regression: float | None = Field(
+        default=None, description="Largest allowed drop of the aggregate below the baseline."
+    )
+    collection_threshold: float | None = Field(
+        default=None, description="The collection's own minimum aggregate."
+    )
+    benchmarks: dict[str, float] = Field(
+        default_factory=dict, description="Entry key -> minimum score set by the evaluation."
+    )
+
+
+class LedgerMlflow(Strict):
+    """Where the result is recorded in MLflow. The tracking URI never carries credentials."""
+
+    tracking_uri: str | None = Field(default=None, description="The tracking server or store.")
+    run_id: str | None = Field(default=None, description="The evaluation's run.")
+    unit_runs: dict[str, str | None] = Field(
+        default_factory=dict, description="Entry key -> the unit run whose result was used."
+    )
+
+
+class LedgerPublication(Strict):
+    """The signed OCI result; every field is null when the result is not published."""
+
+    result: str | None = Field(
+        default=None, description="The result artifact: `<reference>@sha256:…`."
+    )
+    attestation_digest: str | None = Field(
+        default=None, description="The digest of the signed attestation attached to it."
+    )
+    signer_key_id: str | None = Field(default=None, description="The signing key's id.")
+
+
+class LedgerEntry(Strict):
+    """One evaluation's recorded result: the file `<ledger.dir>/<evaluation>.json`."""
+
+    format_version: Literal[1] = Field(default=1, description="The ledger format (1).")
+    evaluation: str = Field(description="The evaluation's name.")
+    fingerprint: str = Field(description="The evaluation fingerprint (sha256 hex).")
+    fingerprint_version: int = Field(description="The fingerprint algorithm's version.")
+    spec_commit: str | None = Field(description="The spec repository's commit (HEAD).")
+    spec_files: list[str] = Field(
+        description="The spec file(s) defining the evaluation, relative to the project root."
+    )
+    model: str = Field(description="The model's name.")
+    model_identity: dict[str, JsonValue] = Field(description="What identifies the model.")
+    collection: str | None = Field(description="The collection as name@version, if any.")
+    benchmarks: list[LedgerBenchmark] = Field(description="Per-benchmark scores.")
+    aggregate: float | None = Field(description="The weighted aggregate score.")
+    gates: LedgerGates = Field(description="The thresholds and gates applied.")
+    verdict: Literal["pass", "fail"] = Field(description="The evaluation's verdict.")
+    reasons: list[str] = Field(description="Why the verdict is what it is (failures).")
+    mlflow: LedgerMlflow = Field(description="The MLflow runs holding the result.")
+    publication: LedgerPublication = Field(description="The signed OCI result, if published.")
+    evalhub_version: str = Field(description="The evalhub that recorded it.")
+    time: str = Field(description="When the result was scored (ISO 8601).")
+
+
+def ledger_entry(
+    result: EvaluationResult,
+    *,
+    published: str | None = None,
+    attestation_digest: str | None = None,
+    signer_key_id: str | None = None,
+) -> LedgerEntry:
+    """The ledger entry of `result`; `published` is the OCI `reference@digest` when the result
+    was signed and published (then the attestation digest and signer key id go with it)."""
+    if published is None:
+        attestation_digest = signer_key_id = None
+    tracking_uri = result.mlflow.tracking_uri
+    return LedgerEntry(
+        evaluation=result.evaluation,
+        fingerprint=result.fingerprint,
+        fingerprint_version=result.fingerprint_version,
+        spec_commit=result.spec_commit,
+        spec_files=[result.resolved.source],
+        model=result.model,
+        model_identity=dict(result.model_identity),
+        collection=result.collection,
+        benchmarks=[LedgerBenchmark.model_validate(b.model_dump()) for b in result.benchmarks],
+        aggregate=result.aggregate,
+        gates=LedgerGates.model_validate(result.gates.model_dump()),
+        verdict=result.verdict,
+        reasons=list(result.reasons),
+        mlflow=LedgerMlflow(
+            tracking_uri=strip_credentials(tracking_uri) if tracking_uri else None,
+            run_id=result.mlflow.run_id,
+            unit_runs=dict(result.mlflow.unit_runs),
+        ),
+        publication=LedgerPublication(
+            result=published, attestation_digest=attestation_digest, signer_key_id=signer_key_id
+        ),
+        evalhub_version=result.evalhub_version,
+        time=result.created,
+    )
+
+
+def render(entry: LedgerEntry) -> str:
+    """The file's text: sorted keys, 2-space indent, LF, a trailing newline. Floats are written
+    as Python's shortest round-trip repr (never NaN or infinity; 1.0 stays 1.0), so the same
+    entry always gives the same bytes and a changed score changes one line."""
+    data = _finite(entry.model_dump(mode="json"))
+    return json.dumps(data, sort_keys=True, indent=2, ensure_ascii=False, allow_nan=False) + "\n"
+
+
+def parse(text: str) -> LedgerEntry:
+    return LedgerEntry.model_validate_json(text)
+
+
+def ledger_path(directory: str, evaluation: str) -> str:
+    """`results/<evaluation>.json` for the default `ledger.dir`, relative to the project root."""
+    return posixpath.join(directory.strip("/") or ".", f"{evaluation}.json")
+
+
+def commit_message(entries: Sequence[LedgerEntry]) -> str:
+    """The structured message of a commit recording `entries` (see the module docstring)."""
+    if not entries:
+        raise ValueError("a ledger commit records at least one entry")
+    ordered = sorted(entries, key=lambda e: e.evaluation)
+    if len(ordered) == 1:
+        one = ordered[0]
+        subject = (
+            f"{SUBJECT_PREFIX} {one.evaluation} {one.verdict} {one.fingerprint[:FINGERPRINT_CHARS]}"
+        )
+    else:
+        subject = f"{SUBJECT_PREFIX} {len(ordered)} results"
+    trailers: list[str] = []
+    for entry in ordered:
+        trailers.append(f"{TRAILER_EVALUATION}: {entry.evaluation}")
+        trailers.append(f"{TRAILER_FINGERPRINT}: {entry.fingerprint}")
+        trailers.append(f"{TRAILER_VERDICT}: {entry.verdict}")
+        if entry.publication.result:
+            trailers.append(f"{TRAILER_RESULT}: {entry.publication.result}")
+        if entry.spec_commit:
+            trailers.append(f"{TRAILER_SPEC_COMMIT}: {entry.spec_commit}")
+    return subject + "\n\n" + "\n".join(trailers) + "\n"
+
+
+def parse_trailers(text: str) -> list[dict[str, str]]:
+    """The per-evaluation trailer groups of a ledger commit message (or of the output of
+    `git interpret-trailers --parse`): a new group starts at each Evalhub-Evaluation."""
+    groups: list[dict[str, str]] = []
+    for line in text.splitlines():
+        key, sep, value = line.partition(":")
+        if not sep or not key.startswith("Evalhub-"):
+            continue
+        if key == TRAILER_EVALUATION:
+            groups.append({})
+        if groups:
+            groups[-1][key] = value.strip()
+    return groups
+
+
+def _finite(value: Any) -> Any:
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, dict):
+        return {k: _finite(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_finite(v) for v in value]
+    return value
