@@ -31,7 +31,13 @@ from typing import Any, Literal
 
 from pydantic import Field, JsonValue
 
-from evalhub.core.result import EvaluationResult, strip_credentials
+from evalhub.core.result import (
+    BenchmarkResult,
+    EvaluationResult,
+    MlflowRuns,
+    ResultGates,
+    strip_credentials,
+)
 from evalhub.core.spec.base import Strict
 
 LEDGER_VERSION = 1
@@ -43,44 +49,6 @@ TRAILER_FINGERPRINT = "Evalhub-Fingerprint"
 TRAILER_VERDICT = "Evalhub-Verdict"
 TRAILER_RESULT = "Evalhub-Result"
 TRAILER_SPEC_COMMIT = "Evalhub-Spec-Commit"
-
-
-class LedgerBenchmark(Strict):
-    """One benchmark entry of the evaluation, scored."""
-
-    key: str = Field(description="The entry's name within its evaluation.")
-    unit_fingerprint: str = Field(description="The fingerprint of the unit that produced it.")
-    metric: str = Field(description="The primary metric.")
-    value: float | None = Field(description="The metric as the framework reported it.")
-    score: float | None = Field(description="The value normalised to [0, 1].")
-    weight: float = Field(description="Its weight in the aggregate (0: reported only).")
-    threshold: float | None = Field(description="The minimum score, locked before the run.")
-    passed: bool = Field(description="Whether the score met its threshold.")
-
-
-class LedgerGates(Strict):
-    """The thresholds and gates the spec set before the run."""
-
-    min_score: float | None = Field(default=None, description="Minimum aggregate score.")
-    max_regression: float | None = Field(
-        default=None, description="Largest allowed drop of the aggregate below the baseline."
-    )
-    collection_threshold: float | None = Field(
-        default=None, description="The collection's own minimum aggregate."
-    )
-    benchmarks: dict[str, float] = Field(
-        default_factory=dict, description="Entry key -> minimum score set by the evaluation."
-    )
-
-
-class LedgerMlflow(Strict):
-    """Where the result is recorded in MLflow. The tracking URI never carries credentials."""
-
-    tracking_uri: str | None = Field(default=None, description="The tracking server or store.")
-    run_id: str | None = Field(default=None, description="The evaluation's run.")
-    unit_runs: dict[str, str | None] = Field(
-        default_factory=dict, description="Entry key -> the unit run whose result was used."
-    )
 
 
 class LedgerPublication(Strict):
@@ -109,12 +77,12 @@ class LedgerEntry(Strict):
     model: str = Field(description="The model's name.")
     model_identity: dict[str, JsonValue] = Field(description="What identifies the model.")
     collection: str | None = Field(description="The collection as name@version, if any.")
-    benchmarks: list[LedgerBenchmark] = Field(description="Per-benchmark scores.")
+    benchmarks: list[BenchmarkResult] = Field(description="Per-benchmark scores.")
     aggregate: float | None = Field(description="The weighted aggregate score.")
-    gates: LedgerGates = Field(description="The thresholds and gates applied.")
+    gates: ResultGates = Field(description="The thresholds and gates applied.")
     verdict: Literal["pass", "fail"] = Field(description="The evaluation's verdict.")
     reasons: list[str] = Field(description="Why the verdict is what it is (failures).")
-    mlflow: LedgerMlflow = Field(description="The MLflow runs holding the result.")
+    mlflow: MlflowRuns = Field(description="The MLflow runs holding the result.")
     publication: LedgerPublication = Field(description="The signed OCI result, if published.")
     evalhub_version: str = Field(description="The evalhub that recorded it.")
     time: str = Field(description="When the result was scored (ISO 8601).")
@@ -141,12 +109,12 @@ def ledger_entry(
         model=result.model,
         model_identity=dict(result.model_identity),
         collection=result.collection,
-        benchmarks=[LedgerBenchmark.model_validate(b.model_dump()) for b in result.benchmarks],
+        benchmarks=[b for b in result.benchmarks],
         aggregate=result.aggregate,
-        gates=LedgerGates.model_validate(result.gates.model_dump()),
+        gates=result.gates,
         verdict=result.verdict,
         reasons=list(result.reasons),
-        mlflow=LedgerMlflow(
+        mlflow=MlflowRuns(
             tracking_uri=strip_credentials(tracking_uri) if tracking_uri else None,
             run_id=result.mlflow.run_id,
             unit_runs=dict(result.mlflow.unit_runs),

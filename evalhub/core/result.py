@@ -48,16 +48,22 @@ class BenchmarkResult(Strict):
 class ResultGates(Strict):
     """The gates as the spec set them before the run (they are part of the fingerprint)."""
 
-    min_score: float | None = None
-    max_regression: float | None = None
-    collection_threshold: float | None = None
-    benchmarks: dict[str, float] = Field(default_factory=dict)
+    min_score: float | None = Field(default=None, description="Minimum aggregate score.")
+    max_regression: float | None = Field(
+        default=None, description="Largest allowed drop of the aggregate below the baseline."
+    )
+    collection_threshold: float | None = Field(
+        default=None, description="The collection's own minimum aggregate."
+    )
+    benchmarks: dict[str, float] = Field(
+        default_factory=dict, description="Entry key -> minimum score set by the evaluation."
+    )
 
 
 class MlflowRuns(Strict):
     """Where the result is recorded. The tracking URI never carries credentials."""
 
-    tracking_uri: str | None = None
+    tracking_uri: str | None = Field(default=None, description="The tracking server or store.")
     run_id: str | None = Field(default=None, description="The evaluation's run.")
     unit_runs: dict[str, str | None] = Field(
         default_factory=dict, description="Entry key -> the unit run whose result was used."
