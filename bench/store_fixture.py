@@ -21,7 +21,6 @@ Run `python bench/store_fixture.py [EVALUATIONS]` to build one and print where i
 
 from __future__ import annotations
 
-import fcntl
 import hashlib
 import json
 import math
@@ -40,6 +39,7 @@ from importlib.metadata import version
 from pathlib import Path
 from typing import Any
 
+from evalhub.adapters.files import file_lock
 from evalhub.adapters.mlflow import boundary, values
 from evalhub.adapters.mlflow_store import FINAL_STATUS, PARENT_RUN, MlflowStateStore
 from evalhub.app.project import load_project
@@ -560,7 +560,7 @@ def build(params: Params, cache: Path = CACHE, log: Any = None) -> Fixture:
     if (final / "fixture.json").is_file():
         return _load(final, params)
     cache.mkdir(parents=True, exist_ok=True)
-    with _locked(cache / ".lock"):
+    with file_lock(cache / ".lock"):
         if (final / "fixture.json").is_file():
             return _load(final, params)
         work = Path(tempfile.mkdtemp(prefix=f"{final.name}.", dir=cache))
@@ -615,16 +615,6 @@ def _template(cache: Path) -> Path:
 def _load(root: Path, params: Params) -> Fixture:
     meta = json.loads((root / "fixture.json").read_text())
     return Fixture(root, params, meta["counts"])
-
-
-@contextmanager
-def _locked(path: Path) -> Iterator[None]:
-    with path.open("a") as handle:
-        fcntl.flock(handle, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(handle, fcntl.LOCK_UN)
 
 
 def main() -> None:

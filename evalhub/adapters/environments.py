@@ -11,16 +11,14 @@ first, on its own: otherwise pip resolves a multi-GB CUDA build as a dependency.
 
 from __future__ import annotations
 
-import fcntl
 import json
 import os
 import shutil
 import subprocess
 import sys
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 
+from evalhub.adapters.files import file_lock
 from evalhub.core.canonical import sha256_hex
 from evalhub.core.errors import ExecutionError
 
@@ -37,17 +35,6 @@ def environment_key(requirements: list[str], python_version: str) -> str:
     return sha256_hex(
         {"format": ENV_FORMAT, "python": python_version, "requirements": sorted(requirements)}
     )[:16]
-
-
-@contextmanager
-def file_lock(path: Path) -> Iterator[None]:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with path.open("a") as handle:
-        fcntl.flock(handle, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(handle, fcntl.LOCK_UN)
 
 
 class EnvironmentStore:

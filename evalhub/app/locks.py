@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-import fcntl
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
+from evalhub.adapters.files import file_lock
 from evalhub.app.project import Project
 from evalhub.core.canonical import sha256_hex
 
@@ -17,14 +17,5 @@ def apply_lock(project: Project, store_uri: str, waiting: Callable[[], None]) ->
     this machine; CI runners applying to one remote store concurrently need a CI concurrency
     group — see the README.)"""
     path = project.state_dir / "locks" / f"apply-{sha256_hex(store_uri)[:16]}.lock"
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with path.open("a") as handle:
-        try:
-            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            waiting()
-            fcntl.flock(handle, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(handle, fcntl.LOCK_UN)
+    with file_lock(path, waiting):
+        yield

@@ -14,3 +14,11 @@ def err(text: str) -> None:
 
 
 FORMAT_OPTION = click.Choice(["text", "json"])
+
+# Shared by the commands that talk to a registry (publish, verify).
+INSECURE_OPTION = click.option(
+    "--insecure",
+    is_flag=True,
+    default=None,
+    help="Plain HTTP to a loopback registry (default: registry.insecure).",
+)

@@ -14,13 +14,12 @@ tag. A layout has no referrers API: referrers live in the sha256-<hex> fallback 
 from __future__ import annotations
 
 import contextlib
-import fcntl
 import json
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from evalhub.adapters.files import write_atomic
+from evalhub.adapters.files import file_lock, write_atomic
 from evalhub.adapters.oci.artifact import INDEX, REF_NAME, digest_of, manifest_bytes, parse_json
 from evalhub.adapters.oci.references import DIGEST
 from evalhub.core.errors import PublishError
@@ -130,8 +129,7 @@ class OciLayout:
         self._ensure()
         lock_path = self.path.with_name(self.path.name + ".lock")
         try:
-            with open(lock_path, "a+b") as lock:
-                fcntl.flock(lock, fcntl.LOCK_EX)
+            with file_lock(lock_path):
                 index = self._index()
                 yield index
                 write_atomic(self.path / "index.json", manifest_bytes(index))

@@ -7,7 +7,7 @@ import click
 from evalhub.app.project import load_project
 from evalhub.app.publish import copy_results
 from evalhub.cli.errors import EXIT_OK
-from evalhub.cli.output import FORMAT_OPTION, out
+from evalhub.cli.output import FORMAT_OPTION, INSECURE_OPTION, out
 
 
 @click.command()
@@ -23,12 +23,7 @@ from evalhub.cli.output import FORMAT_OPTION, out
     "source",
     help="Where they are (default: the project's layout, oci-layout:.evalhub/oci).",
 )
-@click.option(
-    "--insecure",
-    is_flag=True,
-    default=None,
-    help="Plain HTTP to a loopback registry (default: registry.insecure).",
-)
+@INSECURE_OPTION
 @click.option("--format", "fmt", type=FORMAT_OPTION, default="text", show_default=True)
 def publish(
     tags: tuple[str, ...], destination: str, source: str | None, insecure: bool | None, fmt: str

@@ -8,7 +8,7 @@ import click
 from evalhub.app.project import load_project
 from evalhub.app.verify import Verification, verify_result
 from evalhub.cli.errors import EXIT_ERROR, EXIT_OK
-from evalhub.cli.output import FORMAT_OPTION, out
+from evalhub.cli.output import FORMAT_OPTION, INSECURE_OPTION, out
 
 
 @click.command()
@@ -20,12 +20,7 @@ from evalhub.cli.output import FORMAT_OPTION, out
     type=click.Path(exists=True, dir_okay=False, path_type=Path),
     help="A trusted public key (PEM); repeat for several. Default: signing.trusted_keys.",
 )
-@click.option(
-    "--insecure",
-    is_flag=True,
-    default=None,
-    help="Plain HTTP to a loopback registry (default: registry.insecure).",
-)
+@INSECURE_OPTION
 @click.option("--format", "fmt", type=FORMAT_OPTION, default="text", show_default=True)
 def verify(reference: str, keys: tuple[Path, ...], insecure: bool | None, fmt: str) -> int:
     """Check that a published result is what a trusted key signed.
