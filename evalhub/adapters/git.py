@@ -6,9 +6,12 @@ ledger's writes (`commit_paths`, `push`) raise LedgerError carrying git's own me
 
 from __future__ import annotations
 
+import io
 import os
 import subprocess
+import tarfile
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
 from evalhub.core.errors import LedgerError
@@ -133,3 +136,130 @@ def push(root: Path, branch: str) -> None:
         "the ledger commit is made locally; pull (rebase) and push it yourself",
         timeout=PUSH_TIMEOUT,
     )
+
+
+# -- reading history (audit, gate, history) ---------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Revision:
+    """A commit that changed a file: the commit, its committer time (unix), its subject."""
+
+    commit: str
+    time: int
+    subject: str
+
+
+def file_revisions(root: Path, path: str, since: str | None = None) -> list[Revision]:
+    """The commits that changed `path` (relative to root), oldest first; with `since`, only
+    those after it (`since..HEAD`). Raises LedgerError on a bad revision."""
+    spec = f"{since}..HEAD" if since else "HEAD"
+    out = _run(
+        root,
+        ["log", "--format=%H%x00%ct%x00%s", spec, "--", path],
+        f"could not read the history of {path}",
+        "check the revision given to --since (a commit, tag or branch)" if since else "",
+    )
+    revisions = []
+    for line in out.splitlines():
+        commit, _, rest = line.partition("\x00")
+        time, _, subject = rest.partition("\x00")
+        revisions.append(Revision(commit, int(time), subject))
+    return list(reversed(revisions))
+
+
+def ledger_paths(root: Path, directory: str) -> list[str]:
+    """Every `<directory>/*.json` path that any commit reachable from HEAD ever held."""
+    out = _git(root, "log", "--format=", "--name-only", "--relative", "HEAD", "--", directory)
+    prefix = directory.strip("/") + "/"
+    names = {
+        line.strip()
+        for line in (out or "").splitlines()
+        if line.strip().startswith(prefix)
+        and line.strip().endswith(".json")
+        and "/" not in line.strip()[len(prefix) :]
+    }
+    return sorted(names)
+
+
+def show_file(root: Path, commit: str, path: str) -> str | None:
+    """The text of `path` at `commit`; None when it does not exist there."""
+    return _git_raw(root, "show", f"{commit}:{path}")
+
+
+def show_prefix(root: Path) -> str:
+    """Where `root` is below the repository's top level ("" at the top, else "dir/")."""
+    return _git(root, "rev-parse", "--show-prefix") or ""
+
+
+def commit_exists(root: Path, commit: str) -> bool:
+    return _git(root, "cat-file", "-e", f"{commit}^{{commit}}") is not None
+
+
+def resolve_revision(root: Path, revision: str) -> str | None:
+    return _git(root, "rev-parse", "--verify", "--quiet", f"{revision}^{{commit}}")
+
+
+@dataclass(frozen=True)
+class CommitSignature:
+    """What `git verify-commit` said: `good` only for a valid signature by an allowed signer."""
+
+    good: bool
+    detail: str
+
+
+def verify_commit(root: Path, commit: str, allowed_signers: Path | None) -> CommitSignature:
+    """Check the commit's signature (SSH via `allowed_signers`, or GPG via git's keyring)."""
+    args = []
+    if allowed_signers is not None:
+        args += ["-c", f"gpg.ssh.allowedSignersFile={allowed_signers.resolve()}"]
+    try:
+        proc = subprocess.run(
+            ["git", "-C", str(root), *args, "verify-commit", "--verbose", commit],
+            capture_output=True,
+            text=True,
+            timeout=30,
+            check=False,
+        )
+    except (OSError, subprocess.SubprocessError) as exc:
+        return CommitSignature(False, f"git verify-commit failed: {exc}")
+    lines = [x.strip() for x in proc.stderr.splitlines() if x.strip()]
+    said = next((x for x in lines if "signature" in x.lower()), lines[-1] if lines else "")
+    if proc.returncode == 0:
+        return CommitSignature(True, said)
+    gpgsig = _git(root, "cat-file", "commit", commit) or ""
+    if "\ngpgsig " not in gpgsig:
+        return CommitSignature(False, "the commit is not signed")
+    return CommitSignature(False, said or "the signature does not verify")
+
+
+def extract_tree(root: Path, commit: str, destination: Path) -> None:
+    """Write the files of `commit` into `destination` (`git archive`, extracted safely)."""
+    try:
+        proc = subprocess.run(
+            ["git", "-C", str(root), "archive", "--format=tar", commit],
+            capture_output=True,
+            timeout=120,
+            check=False,
+        )
+    except (OSError, subprocess.SubprocessError) as exc:
+        raise LedgerError(f"could not read commit {commit[:12]}: {exc}") from exc
+    if proc.returncode != 0:
+        detail = proc.stderr.decode(errors="replace").strip()
+        raise LedgerError(f"could not read commit {commit[:12]}: {detail}")
+    destination.mkdir(parents=True, exist_ok=True)
+    with tarfile.open(fileobj=io.BytesIO(proc.stdout)) as archive:
+        archive.extractall(destination, filter="data")
+
+
+def _git_raw(root: Path, *args: str) -> str | None:
+    """Like _git, keeping the output exactly (no stripping)."""
+    try:
+        proc = subprocess.run(
+            ["git", "-C", str(root), *args], capture_output=True, timeout=30, check=False
+        )
+    except (OSError, subprocess.SubprocessError):
+        return None
+    if proc.returncode != 0:
+        return None
+    return proc.stdout.decode("utf-8", errors="replace")

@@ -439,12 +439,14 @@ class _Apply:
             unit_runs=unit_runs,
         )
         tags: dict[str, str] = {}
-        ledger = ledger_entry(result)
+        files = [self._spec_file(evaluation.source)]
+        ledger = ledger_entry(result, spec_files=files)
         if self.publishing:
             tags = self._publish(entry, result)
             if entry.published is not None:
                 ledger = ledger_entry(
                     result,
+                    spec_files=files,
                     published=entry.published,
                     attestation_digest=tags["evalhub.attestation.digest"],
                     signer_key_id=tags["evalhub.signer"],
@@ -452,6 +454,14 @@ class _Apply:
         entry.ledger = write_entry(self.project, ledger)
         entry.ledger_entry = ledger
         return tags
+
+    def _spec_file(self, source: str) -> str:
+        """A spec file as the ledger names it: relative to the project root, posix."""
+        path = Path(os.path.abspath(source))
+        try:
+            return path.relative_to(self.project.root).as_posix()
+        except ValueError:
+            return source
 
     def _publish(self, entry: EvaluationReport, result: EvaluationResult) -> dict[str, str]:
         """Sign and publish the result; a failure leaves it recorded and pending."""

@@ -34,6 +34,7 @@ class CommitOptions:
     sign: bool | None = None
     push: bool = False
     signing_key: Path | None = None  # an SSH private key; None: git's own user.signingkey
+    skip_ci: bool = False  # add `[skip ci]` to the message (CI loop protection)
 
     def signs(self, project: Project) -> bool:
         return self.sign if self.sign is not None else project.config.ledger.sign_commits
@@ -102,7 +103,7 @@ def commit_entries(
     commit = commit_paths(
         root,
         [path for path, _ in chosen],
-        commit_message([entry for _, entry in chosen]),
+        commit_message([entry for _, entry in chosen], options.skip_ci),
         sign=signed,
         signing_key=options.signing_key,
     )

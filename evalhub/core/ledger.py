@@ -91,12 +91,15 @@ class LedgerEntry(Strict):
 def ledger_entry(
     result: EvaluationResult,
     *,
+    spec_files: Sequence[str] | None = None,
     published: str | None = None,
     attestation_digest: str | None = None,
     signer_key_id: str | None = None,
 ) -> LedgerEntry:
     """The ledger entry of `result`; `published` is the OCI `reference@digest` when the result
-    was signed and published (then the attestation digest and signer key id go with it)."""
+    was signed and published (then the attestation digest and signer key id go with it).
+    `spec_files` are the evaluation's spec files relative to the project root (default: the
+    resolved evaluation's source as it was displayed)."""
     if published is None:
         attestation_digest = signer_key_id = None
     tracking_uri = result.mlflow.tracking_uri
@@ -105,7 +108,7 @@ def ledger_entry(
         fingerprint=result.fingerprint,
         fingerprint_version=result.fingerprint_version,
         spec_commit=result.spec_commit,
-        spec_files=[result.resolved.source],
+        spec_files=list(spec_files) if spec_files is not None else [result.resolved.source],
         model=result.model,
         model_identity=dict(result.model_identity),
         collection=result.collection,
@@ -144,8 +147,9 @@ def ledger_path(directory: str, evaluation: str) -> str:
     return posixpath.join(directory.strip("/") or ".", f"{evaluation}.json")
 
 
-def commit_message(entries: Sequence[LedgerEntry]) -> str:
-    """The structured message of a commit recording `entries` (see the module docstring)."""
+def commit_message(entries: Sequence[LedgerEntry], skip_ci: bool = False) -> str:
+    """The structured message of a commit recording `entries` (see the module docstring);
+    `skip_ci` adds a `[skip ci]` paragraph, so CI systems do not run again on the ledger push."""
     if not entries:
         raise ValueError("a ledger commit records at least one entry")
     ordered = sorted(entries, key=lambda e: e.evaluation)
@@ -165,7 +169,8 @@ def commit_message(entries: Sequence[LedgerEntry]) -> str:
             trailers.append(f"{TRAILER_RESULT}: {entry.publication.result}")
         if entry.spec_commit:
             trailers.append(f"{TRAILER_SPEC_COMMIT}: {entry.spec_commit}")
-    return subject + "\n\n" + "\n".join(trailers) + "\n"
+    body = "\n\n[skip ci]" if skip_ci else ""
+    return subject + body + "\n\n" + "\n".join(trailers) + "\n"
 
 
 def parse_trailers(text: str) -> list[dict[str, str]]:

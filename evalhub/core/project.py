@@ -49,6 +49,16 @@ class Ledger(Strict):
         default=False,
         description="Sign ledger commits (SSH) by default; `apply --no-sign` overrides it.",
     )
+    require_signed_commits: bool = Field(
+        default=False,
+        description="`evalhub audit` fails every ledger revision whose commit is not signed by an "
+        "allowed signer (see allowed_signers).",
+    )
+    allowed_signers: str | None = Field(
+        default=None,
+        description="git's allowed-signers file (`gpg.ssh.allowedSignersFile`) listing who may "
+        "sign ledger commits, relative to the repository root; default: git's own setting.",
+    )
 
     @field_validator("dir")
     @classmethod

@@ -48,6 +48,11 @@ from evalhub.core.render_plan import plan_text
     "Env: EVALHUB_LEDGER_SIGNING_KEY.",
 )
 @click.option("--push", is_flag=True, help="Push the branch after the ledger commit.")
+@click.option(
+    "--skip-ci",
+    is_flag=True,
+    help="Add `[skip ci]` to the ledger commit's message, so pushing it does not start CI again.",
+)
 def apply(
     plan_file: Path | None,
     names: tuple[str, ...],
@@ -58,6 +63,7 @@ def apply(
     sign: bool | None,
     signing_key: Path | None,
     push: bool,
+    skip_ci: bool,
 ) -> int:
     """Run what changed, record it in MLflow, score it, then sign and publish the results.
 
@@ -75,8 +81,8 @@ def apply(
     """
     if plan_file is not None and names:
         raise ConfigError("give a saved plan or --evaluation, not both")
-    if (sign or push) and not commit:
-        raise ConfigError("--sign and --push apply to the ledger commit", "add --commit")
+    if (sign or push or skip_ci) and not commit:
+        raise ConfigError("--sign, --push and --skip-ci apply to the ledger commit", "add --commit")
     interactive = sys.stdin.isatty()
 
     def confirm(plan: Plan) -> bool:
@@ -99,7 +105,9 @@ def apply(
             waiting=lambda: err("Another apply is running against this store; waiting for it…"),
             display=display,
             publish=not no_publish,
-            ledger=CommitOptions(commit=commit, sign=sign, push=push, signing_key=signing_key),
+            ledger=CommitOptions(
+                commit=commit, sign=sign, push=push, signing_key=signing_key, skip_ci=skip_ci
+            ),
         )
         report = run_apply(load_project(), options)
     return render(report)

@@ -1,0 +1,100 @@
+"""The pure checks behind audit and gate: loosened thresholds, ledger-vs-attestation
+differences, durations and regressions."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from evalhub.core.gitops import (
+    loosened,
+    parse_duration,
+    record_differences,
+    recorded_thresholds,
+    regression,
+)
+from evalhub.core.ledger import LedgerEntry
+from evalhub.core.result import ResultRecord
+from tests.test_ledger import entry_data
+
+
+def entry(**changes: object) -> LedgerEntry:
+    data = entry_data()
+    data.update(changes)
+    return LedgerEntry.model_validate(data)
+
+
+def record_of(e: LedgerEntry) -> ResultRecord:
+    data = e.model_dump(mode="json")
+    data["created"] = data.pop("time")
+    for key in ("format_version", "spec_files", "publication"):
+        data.pop(key)
+    return ResultRecord.model_validate(data)
+
+
+def test_durations() -> None:
+    assert parse_duration("30d") == timedelta(days=30)
+    assert parse_duration("12h") == timedelta(hours=12)
+    assert parse_duration("90m") == timedelta(minutes=90)
+    assert parse_duration("2w") == timedelta(days=14)
+
+
+def test_loosened_thresholds() -> None:
+    before = {
+        "a threshold": 0.8,
+        "min_score": 0.5,
+        "collection threshold": None,
+        "max_regression": 0.02,
+    }
+    assert loosened(before, dict(before)) == []
+    stricter = {**before, "a threshold": 0.9, "max_regression": 0.01, "collection threshold": 0.3}
+    assert loosened(before, stricter) == []
+    assert loosened(before, {**before, "a threshold": 0.7}) == ["a threshold lowered 0.8 → 0.7"]
+    assert loosened(before, {**before, "max_regression": 0.1}) == [
+        "max_regression raised 0.02 → 0.1"
+    ]
+    assert loosened(before, {**before, "min_score": None}) == ["min_score 0.5 was removed"]
+    gone = {k: v for k, v in before.items() if k != "a threshold"}
+    assert loosened(before, gone) == ["a was removed (its threshold was 0.8)"]
+
+
+def test_record_differences_name_each_field() -> None:
+    e = entry()
+    assert record_differences(e, record_of(e)) == []
+    raised = entry(aggregate=0.99)
+    assert record_differences(raised, record_of(e)) == [
+        f"aggregate: the ledger says 0.99, the attestation {e.aggregate:.6g}"
+    ]
+    data = entry_data()
+    data["benchmarks"][0]["score"] = 1.0
+    edited = LedgerEntry.model_validate(data)
+    (difference,) = record_differences(edited, record_of(e))
+    assert difference.startswith("returns-qa.score: the ledger says 1")
+    assert record_differences(entry(verdict="fail"), record_of(e)) == [
+        "verdict: the ledger says 'fail', the attestation 'pass'"
+    ]
+
+
+def test_regression_against_the_previous_passing_entry() -> None:
+    data = entry_data()
+    data["gates"]["max_regression"] = 0.05
+    base = LedgerEntry.model_validate({**data, "aggregate": 0.80})
+    within = LedgerEntry.model_validate({**data, "aggregate": 0.76})
+    beyond = LedgerEntry.model_validate({**data, "aggregate": 0.70})
+    assert regression(within, base).ok is True
+    finding = regression(beyond, base)
+    assert finding.ok is False and "fell by 0.1000, more than 0.05" in finding.detail
+    assert regression(beyond, None).ok is None
+    no_margin = LedgerEntry.model_validate(entry_data())
+    assert regression(no_margin, base).ok is None
+
+
+def test_recorded_thresholds_cover_every_gate() -> None:
+    e = entry()
+    keys = set(recorded_thresholds(e.benchmarks, e.gates))
+    assert keys == {
+        "returns-qa threshold",
+        "refusals threshold",
+        "min_score",
+        "collection threshold",
+        "max_regression",
+    }
