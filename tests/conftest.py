@@ -15,6 +15,8 @@ REPO = Path(__file__).resolve().parent.parent
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+# Tests choose their own MLflow store; a developer's shared server must never be written to.
+os.environ.pop("MLFLOW_TRACKING_URI", None)
 
 
 @dataclass(frozen=True)

@@ -68,6 +68,24 @@ def test_apply_runs_everything_once_then_nothing(tmp_path: Path) -> None:
     assert plan.code == 0 and "No changes." in plan.stdout
 
 
+def test_mlflow_tracking_uri_in_the_environment_overrides_the_default(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    elsewhere = tmp_path / "shared" / "mlflow.db"
+    elsewhere.parent.mkdir()
+    with fake_openai(Script(answer=answer)) as (url, script):
+        root = make_project(tmp_path / "repo", url)
+        monkeypatch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{elsewhere}")
+        code, output = apply(root)
+        assert code == 0, output
+        assert elsewhere.is_file() and not (root / ".evalhub" / "mlflow.db").exists()
+        # An empty value counts as unset (CI passes "" when no variable exists).
+        monkeypatch.setenv("MLFLOW_TRACKING_URI", "")
+        code, output = apply(root)
+        assert code == 0 and (root / ".evalhub" / "mlflow.db").is_file()
+        assert script.generations == 10  # the embedded store had nothing recorded
+
+
 def test_weight_change_rescores_without_model_calls(tmp_path: Path) -> None:
     script = Script(
         answer=lambda p: "I'm sorry, but I can't share that." if "order" in p else "30 days"

@@ -406,3 +406,40 @@ def test_ledger_commits_carry_skip_ci_on_request(tmp_path: Path, endpoint: Any) 
     ).stdout
     assert "Evalhub-Fingerprint:" in parsed
     assert cli(root, "apply", "--yes", "--skip-ci").code == 1  # needs --commit
+
+
+def test_push_rebases_onto_a_remote_that_moved(tmp_path: Path, endpoint: Any) -> None:
+    url, _ = endpoint
+    root = new_repo(tmp_path, url)
+    remote = tmp_path / "remote.git"
+    subprocess.run(["git", "init", "-q", "--bare", str(remote)], check=True)
+    git(root, "remote", "add", "origin", str(remote))
+    git(root, "push", "-q", "-u", "origin", "main")
+    # Someone else pushes to main while this apply runs.
+    other = tmp_path / "other"
+    git(tmp_path, "clone", "-q", "-b", "main", str(remote), str(other))
+    git(other, "config", "user.name", "Other")
+    git(other, "config", "user.email", "other@example.com")
+    (other / "NOTES.md").write_text("meanwhile\n")
+    git(other, "add", "NOTES.md")
+    git(other, "commit", "-q", "-m", "meanwhile")
+    git(other, "push", "-q", "origin", "main")
+
+    result = applied(root, "--push")
+    assert "pushed main" in result.output
+    log = git(remote, "log", "--format=%s", "main").splitlines()
+    assert log[0].startswith("evalhub: record quality pass") and log[1] == "meanwhile"
+    assert git(remote, "rev-parse", "main").strip() == head(root)
+    assert audit(root)[0] == 0  # the rebased ledger commit still audits
+
+    # The same ledger file changed on both sides: refused, the local commit kept, said so.
+    edit(root, "collections.yaml", "weight: 2", "weight: 3", "reweigh")
+    git(other, "pull", "-q", "--rebase", "origin", "main")
+    (other / "results" / "quality.json").write_text("{}\n")
+    git(other, "commit", "-q", "-am", "clobber the ledger")
+    git(other, "push", "-q", "origin", "main")
+    result = cli(root, "apply", "--yes", "--commit", "--push")
+    assert result.code == 1
+    assert "could not be rebased" in result.output
+    assert git(root, "log", "-1", "--format=%s").startswith("evalhub: record quality")
+    assert git(root, "status", "--porcelain").strip() == ""  # the rebase was undone

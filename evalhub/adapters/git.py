@@ -126,16 +126,46 @@ def commit_paths(
     return _run(root, ["rev-parse", "--verify", "HEAD"], "could not read the new commit")
 
 
-def push(root: Path, branch: str) -> None:
-    """Push `branch` to its remote (`branch.<name>.remote`, default origin)."""
+PUSH_ATTEMPTS = 3
+
+
+def push(root: Path, branch: str, *, sign: bool = False, signing_key: Path | None = None) -> None:
+    """Push `branch` to its remote (`branch.<name>.remote`, default origin). When the remote
+    moved meanwhile (another apply, a merge), the local ledger commits are rebased onto it —
+    re-signed when `sign` — and pushed again, a few times; a rebase that conflicts (the same
+    ledger file changed on both sides) is undone and reported, the commit staying local."""
     remote = _git(root, "config", "--get", f"branch.{branch}.remote") or "origin"
-    _run(
-        root,
-        ["push", "--porcelain", remote, f"refs/heads/{branch}:refs/heads/{branch}"],
-        f"could not push {branch} to {remote}",
-        "the ledger commit is made locally; pull (rebase) and push it yourself",
-        timeout=PUSH_TIMEOUT,
-    )
+    hint = "the ledger commit is made locally; pull (rebase) and push it yourself"
+    for attempt in range(PUSH_ATTEMPTS):
+        try:
+            _run(
+                root,
+                ["push", "--porcelain", remote, f"refs/heads/{branch}:refs/heads/{branch}"],
+                f"could not push {branch} to {remote}",
+                hint,
+                timeout=PUSH_TIMEOUT,
+            )
+            return
+        except LedgerError as exc:
+            rejected = any(
+                w in exc.message for w in ("rejected", "fetch first", "non-fast-forward")
+            )
+            if not rejected or attempt == PUSH_ATTEMPTS - 1:
+                raise
+        options: list[str] = []
+        if sign and signing_key is not None:
+            options += ["-c", "gpg.format=ssh", "-c", f"user.signingkey={signing_key.resolve()}"]
+        try:
+            _run(
+                root,
+                [*options, "pull", "--rebase", *(["--gpg-sign"] if sign else []), remote, branch],
+                f"{branch} moved on {remote} and the ledger commit could not be rebased onto it",
+                hint,
+                timeout=PUSH_TIMEOUT,
+            )
+        except LedgerError:
+            _git(root, "rebase", "--abort")
+            raise
 
 
 # -- reading history (audit, gate, history) ---------------------------------------------------

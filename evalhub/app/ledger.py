@@ -112,5 +112,5 @@ def commit_entries(
         branch = current_branch(root)
         if branch is None:
             raise LedgerError("--push needs a branch; HEAD is detached")
-        push(root, branch)
+        push(root, branch, sign=signed, signing_key=options.signing_key)
     return LedgerCommit(commit, tuple(sorted(p for p, _ in chosen)), signed, branch)

@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import os
+
 from evalhub.app.project import Project
 from evalhub.ports import StateStore
 
 
 def tracking_uri(project: Project) -> str:
-    """The configured tracking URI, or the embedded default: SQLite under .evalhub/."""
-    configured = project.config.tracking_uri
+    """The tracking URI: MLFLOW_TRACKING_URI when set and not empty (MLflow's own convention,
+    how CI points at a shared server), else evalhub.yaml's `tracking_uri`, else the embedded
+    default: SQLite under .evalhub/."""
+    configured = os.environ.get("MLFLOW_TRACKING_URI", "").strip() or project.config.tracking_uri
     if configured:
         return configured
     return f"sqlite:///{(project.state_dir / 'mlflow.db').as_posix()}"

@@ -124,7 +124,8 @@ class ProjectConfig(Strict):
     )
     tracking_uri: str | None = Field(
         default=None,
-        description="MLflow tracking URI; default: SQLite under .evalhub/ (no server needed).",
+        description="MLflow tracking URI (the environment variable MLFLOW_TRACKING_URI overrides "
+        "it); default: SQLite under .evalhub/ (no server needed).",
     )
     registry: Registry = Field(default_factory=Registry)
     signing: Signing = Field(default_factory=Signing)
