@@ -15,6 +15,7 @@ from evalhub.ports import FrameworkAdapter
 ADAPTERS: dict[str, str] = {
     "builtin": "evalhub.adapters.frameworks.builtin:BuiltinAdapter",
     "lm-eval": "evalhub.adapters.frameworks.lm_eval:LmEvalAdapter",
+    "garak": "evalhub.adapters.frameworks.garak:GarakAdapter",
 }
 
 
