@@ -16,6 +16,7 @@ ADAPTERS: dict[str, str] = {
     "builtin": "evalhub.adapters.frameworks.builtin:BuiltinAdapter",
     "lm-eval": "evalhub.adapters.frameworks.lm_eval:LmEvalAdapter",
     "garak": "evalhub.adapters.frameworks.garak:GarakAdapter",
+    "mteb": "evalhub.adapters.frameworks.mteb:MtebAdapter",
 }
 
 
