@@ -207,6 +207,28 @@ def test_bring_your_own_adapter(tmp_path: Path) -> None:
     assert result.primary_value == 0.25 and result.score == 0.25
 
 
+def test_a_unit_failure_keeps_what_the_adapter_left_as_artifacts(tmp_path: Path) -> None:
+    (tmp_path / "halfway.py").write_text(
+        "from pathlib import Path\n"
+        "from evalhub.core.errors import UnitError\n"
+        "class Halfway:\n"
+        "    def run_benchmark_job(self, job, callbacks):\n"
+        "        out = Path(job.output_dir)\n"
+        "        (out / 'raw').mkdir(parents=True)\n"
+        "        (out / 'framework.log').write_text('row 3: judge output did not parse')\n"
+        "        (out / 'raw' / 'samples.jsonl').write_text('{}')\n"
+        "        raise UnitError('could not grade any row', 'see framework.log')\n"
+    )
+    provider = PROVIDER.replace("adapter: builtin", "adapter: halfway:Halfway")
+    result = run(tmp_path, make_job(tmp_path, "http://x/v1", provider=provider))
+    assert result.status == "failed"
+    assert result.error == "could not grade any row (see framework.log)"
+    assert result.artifacts == {
+        "framework.log": "framework.log",
+        "raw/samples.jsonl": "raw/samples.jsonl",
+    }
+
+
 def test_missing_and_crashing_adapters_become_failed_results(tmp_path: Path) -> None:
     (tmp_path / "boom.py").write_text(
         "class Boom:\n"

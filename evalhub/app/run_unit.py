@@ -53,6 +53,26 @@ def site_packages(environment: str | None) -> list[Path]:
     return sorted(Path(environment).glob("lib/python*/site-packages"))
 
 
+LEFT_BEHIND_FILES = 50
+LEFT_BEHIND_BYTES = 20 * 1024 * 1024
+
+
+def left_behind(output_dir: Path) -> dict[str, str]:
+    """What a failed adapter left in its output directory (its logs and raw output), so the
+    failure's evidence is recorded as artifacts too: at most 50 files of up to 20 MiB each."""
+    if not output_dir.is_dir():
+        return {}
+    kept: dict[str, str] = {}
+    for path in sorted(output_dir.rglob("*")):
+        if len(kept) >= LEFT_BEHIND_FILES:
+            break
+        if path.is_symlink() or not path.is_file() or path.stat().st_size > LEFT_BEHIND_BYTES:
+            continue
+        relative = path.relative_to(output_dir).as_posix()
+        kept[relative] = relative
+    return kept
+
+
 def execute(job: JobSpec) -> JobResults:
     """Run the job's adapter; never raises for a failure of the unit itself."""
     unit = job.spec
@@ -62,7 +82,7 @@ def execute(job: JobSpec) -> JobResults:
         result = adapter.run_benchmark_job(job, StderrCallbacks())
     except UnitError as exc:
         message = exc.message + (f" ({exc.hint})" if exc.hint else "")
-        return failed_result(job, message)
+        return failed_result(job, message, left_behind(Path(job.output_dir)))
     except Exception as exc:
         Path(job.output_dir).mkdir(parents=True, exist_ok=True)
         (Path(job.output_dir) / "error.log").write_text(traceback.format_exc(), encoding="utf-8")
