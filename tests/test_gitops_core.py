@@ -98,3 +98,12 @@ def test_recorded_thresholds_cover_every_gate() -> None:
         "collection threshold",
         "max_regression",
     }
+
+
+def test_metric_keys_are_what_mlflow_accepts() -> None:
+    from evalhub.core.records import metric_key
+
+    assert metric_key("exact_match,strip") == "exact_match/strip"
+    assert metric_key("pass@k:k=1&n=1") == "pass_k:k_1_n_1"
+    assert metric_key("pass_rate/encoding.DecodeMatch") == "pass_rate/encoding.DecodeMatch"
+    assert metric_key("ndcg_at_10") == "ndcg_at_10"

@@ -6,6 +6,7 @@ Tags (all prefixed `evalhub.`) are the contract between the writer (apply) and t
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -31,10 +32,14 @@ ERROR = "evalhub.error"  # why a run failed, one line
 TAG_VALUE_LIMIT = 8000  # MLflow's limit on a tag value
 
 
+_NOT_IN_KEYS = re.compile(r"[^A-Za-z0-9_\-. :/]")
+
+
 def metric_key(name: str) -> str:
-    """A framework's metric name as recorded: MLflow refuses commas in keys, and lm-eval
-    names metrics `<metric>,<filter>` (exact_match,strip) — recorded as exact_match/strip."""
-    return name.replace(",", "/")
+    """A framework's metric name as recorded. MLflow accepts letters, digits, `_ - . : /` and
+    spaces in keys: lm-eval's `<metric>,<filter>` (exact_match,strip) is recorded as
+    exact_match/strip, and any other character (lighteval's `pass@k:k=1&n=1`) becomes `_`."""
+    return _NOT_IN_KEYS.sub("_", name.replace(",", "/"))
 
 
 TAGS = {

@@ -18,16 +18,18 @@ DATA_DIR = Path(__file__).resolve().parent / "returns_policy_short"
 
 INSTRUCTION = (
     "You are the Acme Outfitters support assistant. Answer with a short phrase, "
-    "following the current (v2024) returns policy."
+    "following the current (v2024) returns policy.\n\n"
 )
 
 
 def returns_policy_prompt(line: dict, task_name: str) -> Doc:
-    """One question; every phrasing in `answers` is a gold answer (exact match takes the best)."""
+    """One question; every phrasing in `answers` is a gold answer (exact match takes the best).
+    The query starts with the instruction, as lighteval's prompt manager expects: it takes the
+    prefix off and puts the instruction back where the prompt format wants it."""
     answers = list(line["answers"])
     return Doc(
         task_name=task_name,
-        query=f"Question: {line['question']}\nAnswer:",
+        query=f"{INSTRUCTION}Question: {line['question']}\nAnswer:",
         choices=[f" {a}" for a in answers],
         gold_index=list(range(len(answers))),
         instruction=INSTRUCTION,

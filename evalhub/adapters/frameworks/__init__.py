@@ -17,6 +17,8 @@ ADAPTERS: dict[str, str] = {
     "lm-eval": "evalhub.adapters.frameworks.lm_eval:LmEvalAdapter",
     "garak": "evalhub.adapters.frameworks.garak:GarakAdapter",
     "mteb": "evalhub.adapters.frameworks.mteb:MtebAdapter",
+    "lighteval": "evalhub.adapters.frameworks.lighteval:LightevalAdapter",
+    "ragas": "evalhub.adapters.frameworks.ragas:RagasAdapter",
 }
 
 
