@@ -15,9 +15,10 @@ from evalhub.ports import FrameworkAdapter
 ADAPTERS: dict[str, str] = {
     "builtin": "evalhub.adapters.frameworks.builtin:BuiltinAdapter",
     "lm-eval": "evalhub.adapters.frameworks.lm_eval:LmEvalAdapter",
+    "lighteval": "evalhub.adapters.frameworks.lighteval:LightevalAdapter",
+    "guidellm": "evalhub.adapters.frameworks.guidellm:GuideLLMAdapter",
     "garak": "evalhub.adapters.frameworks.garak:GarakAdapter",
     "mteb": "evalhub.adapters.frameworks.mteb:MtebAdapter",
-    "lighteval": "evalhub.adapters.frameworks.lighteval:LightevalAdapter",
     "ragas": "evalhub.adapters.frameworks.ragas:RagasAdapter",
 }
 
