@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # `make demo`: the main job on embedded defaults. Starts the local model (SmolLM2-135M-Instruct
-# on llama-cpp-python, 127.0.0.1:8000, the endpoint the example Models name), applies the example
-# evaluations whose frameworks this evalhub runs, shows the result, stops the model.
+# on llama-cpp-python, 127.0.0.1:8000, the endpoint the example Models name), applies every example
+# evaluation (seven frameworks, each in its managed environment, built once), verifies a signed
+# result, shows the promotion gate's verdict, stops the model.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export HF_HUB_OFFLINE=1 HF_DATASETS_OFFLINE=1 TRANSFORMERS_OFFLINE=1
@@ -23,16 +24,23 @@ echo
 # Results are signed with this machine's key (private key under .evalhub/keys/, never committed).
 [ -f .evalhub/keys/evalhub.key ] || "$EVALHUB" keys generate
 echo
-"$EVALHUB" apply --yes -e support-assistant-smoke -e support-assistant-harness | tee .evalhub/demo-apply.txt \
-  || status=$?
+"$EVALHUB" apply --yes | tee .evalhub/demo-apply.txt || status=$?
 echo
 published=$(sed -n 's/^published [^:]*: \(.*\)@sha256:.*/\1/p' .evalhub/demo-apply.txt | head -n 1)
 if [ -n "$published" ]; then
-  echo "== the signed result, verified from the OCI layout .evalhub/oci"
+  echo "== a signed result, verified from the OCI layout .evalhub/oci"
   "$EVALHUB" verify "$published"
   echo
 fi
-echo "== after the apply: the two evaluations are unchanged; the others need frameworks that come later"
+echo "== the smoke evaluation's ledger entry (results/, which a real project commits)"
+"$EVALHUB" show support-assistant-smoke || true
+echo
+# A 135M-parameter model is not expected to pass the promotion policy: the gate says why (exit 2).
+echo "== may the assistant be promoted? (evals/policies/promote-support-assistant.yaml)"
+"$EVALHUB" gate || gate_status=$?
+[ "${gate_status:-0}" -le 2 ] || status=${gate_status}
+echo
+echo "== the plan after the apply (a failed unit would be retried)"
 "$EVALHUB" plan
 echo
 echo "Records: MLflow SQLite store .evalhub/mlflow.db. To browse them:"
