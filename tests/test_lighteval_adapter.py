@@ -18,10 +18,10 @@ from evalhub.adapters.frameworks.lighteval import (
     PLACEHOLDER_KEY,
     LightevalAdapter,
     driver_config,
-    log_tail,
     metric_name,
     parse_results,
 )
+from evalhub.adapters.frameworks.process import log_tail
 from evalhub.core.errors import UnitError
 from evalhub.core.job import JobResults, JobSpec, JobStatusUpdate
 from evalhub.core.resolve import resolve

@@ -549,9 +549,9 @@ def test_driver_builds_a_corpus_from_retrieval_rows() -> None:
 
 def test_driver_finds_no_model_in_a_package_without_one() -> None:
     with pytest.raises(driver.DriverError, match="not installed in the mteb environment"):
-        driver.package_model_dir("no-such-package-for-evalhub")
+        driver.package_model_dir("no-such-package-for-evalhub", "mteb")
     with pytest.raises(driver.DriverError, match=r"the package ruamel\.yaml ships no model"):
-        driver.package_model_dir("ruamel.yaml")
+        driver.package_model_dir("ruamel.yaml", "mteb")
 
 
 class _Scripted(BaseHTTPRequestHandler):

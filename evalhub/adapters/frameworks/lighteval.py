@@ -52,6 +52,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+from evalhub.adapters.frameworks.process import log_tail
 from evalhub.adapters.openai_client import api_key
 from evalhub.core.errors import UnitError
 from evalhub.core.job import JobResults, JobSpec, JobStatusUpdate
@@ -66,7 +67,6 @@ ENVIRONMENT = {
 }
 PLACEHOLDER_KEY = "no-key"  # LiteLLM's openai provider insists on a key; local servers ignore it
 REFUSED_IN_METRIC_NAMES = re.compile(r"[^\w.\- :/]")
-ANSI = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
 
 
 def custom_tasks_file(job: JobSpec) -> Path:
@@ -202,14 +202,6 @@ def parse_results(path: Path, task: str) -> dict[str, float]:
     if not metrics:
         raise UnitError(f"lighteval reported no numeric metric for {task!r} ({path.name})")
     return metrics
-
-
-def log_tail(log: Path, lines: int = 6) -> str:
-    # Bytes, not read_text: universal newlines would turn tqdm's "\r" redraws into lines.
-    raw = log.read_bytes().decode("utf-8", errors="replace") if log.exists() else ""
-    text = ANSI.sub("", raw)
-    kept = [line.split("\r")[-1].strip() for line in text.split("\n")]  # \r: progress bars
-    return " | ".join([line for line in kept if line][-lines:])
 
 
 def read_output(path: Path) -> dict[str, Any]:

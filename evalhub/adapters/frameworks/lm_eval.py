@@ -25,6 +25,7 @@ from typing import Any
 
 from ruamel.yaml import YAML
 
+from evalhub.adapters.frameworks.process import log_tail
 from evalhub.adapters.openai_client import api_key
 from evalhub.core.errors import UnitError
 from evalhub.core.job import JobResults, JobSpec, JobStatusUpdate
@@ -188,8 +189,7 @@ class LmEvalAdapter:
             except subprocess.TimeoutExpired:
                 raise UnitError(f"lm_eval timed out after {job.timeout_seconds:g} s") from None
         if proc.returncode != 0:
-            lines = (out / "lm_eval.log").read_text(errors="replace").strip().splitlines()
-            tail = " | ".join(line.strip() for line in lines[-6:])
+            tail = log_tail(out / "lm_eval.log")
             raise UnitError(f"lm_eval exited {proc.returncode}: {tail}", "see lm_eval.log")
         metrics, samples, version, results = parse_results(output, job.spec.benchmark)
         artifacts: dict[str, Any] = {"results.json": str(results.relative_to(out))}

@@ -47,6 +47,7 @@ from typing import Any
 
 from pydantic import JsonValue
 
+from evalhub.adapters.frameworks.process import log_tail
 from evalhub.adapters.openai_client import api_key
 from evalhub.core.errors import UnitError
 from evalhub.core.job import JobResults, JobSpec, JobStatusUpdate
@@ -255,11 +256,6 @@ def _artifacts(out: Path, data: dict[str, Any]) -> dict[str, str]:
     return artifacts
 
 
-def _log_tail(log: Path) -> str:
-    lines = log.read_text(errors="replace").strip().splitlines()
-    return " | ".join(line.strip() for line in lines[-6:])
-
-
 class MtebAdapter:
     def run_benchmark_job(self, job: JobSpec, callbacks: JobCallbacks) -> JobResults:
         if not job.environment:
@@ -302,14 +298,14 @@ class MtebAdapter:
             data = json.loads(output_path.read_text(encoding="utf-8"))
         except FileNotFoundError:
             raise UnitError(
-                f"the mteb driver exited {proc.returncode} without a result: {_log_tail(log_path)}",
+                f"the mteb driver exited {proc.returncode} without a result: {log_tail(log_path)}",
                 "see mteb.log",
             ) from None
         except ValueError:
             raise UnitError("the mteb driver's output is not JSON", "see mteb.log") from None
         metrics, samples, version = parse_output(data)
         if proc.returncode != 0:
-            raise UnitError(f"the mteb driver exited {proc.returncode}: {_log_tail(log_path)}")
+            raise UnitError(f"the mteb driver exited {proc.returncode}: {log_tail(log_path)}")
         return JobResults(
             fingerprint=job.fingerprint,
             status="succeeded",

@@ -59,6 +59,7 @@ from typing import Any, Literal
 
 from pydantic import JsonValue
 
+from evalhub.adapters.frameworks.process import log_tail
 from evalhub.adapters.openai_client import api_key
 from evalhub.core.errors import UnitError
 from evalhub.core.job import JobResults, JobSpec, JobStatusUpdate
@@ -518,11 +519,6 @@ def secrets(job: JobSpec, config: dict[str, Any]) -> dict[str, str]:
     return found
 
 
-def _log_tail(log: Path) -> str:
-    lines = log.read_text(errors="replace").strip().splitlines()
-    return " | ".join(line.strip() for line in lines[-6:])
-
-
 class RagasAdapter:
     def run_benchmark_job(self, job: JobSpec, callbacks: JobCallbacks) -> JobResults:
         if not job.environment:
@@ -570,14 +566,13 @@ class RagasAdapter:
             data = json.loads(output_path.read_text(encoding="utf-8"))
         except FileNotFoundError:
             raise UnitError(
-                f"the ragas driver exited {proc.returncode} without a result: "
-                f"{_log_tail(log_path)}",
+                f"the ragas driver exited {proc.returncode} without a result: {log_tail(log_path)}",
                 "see ragas.log",
             ) from None
         except ValueError:
             raise UnitError("the ragas driver's output is not JSON", "see ragas.log") from None
         if proc.returncode != 0 and not (isinstance(data, dict) and data.get("error")):
-            raise UnitError(f"the ragas driver exited {proc.returncode}: {_log_tail(log_path)}")
+            raise UnitError(f"the ragas driver exited {proc.returncode}: {log_tail(log_path)}")
         metrics, records, version, failure = parse_output(data, config, job.spec.primary_metric)
         with (out / "samples.jsonl").open("w", encoding="utf-8") as handle:
             for record in records:

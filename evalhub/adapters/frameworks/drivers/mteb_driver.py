@@ -20,8 +20,6 @@ config names).
 
 from __future__ import annotations
 
-import importlib
-import importlib.metadata
 import json
 import math
 import sys
@@ -31,6 +29,11 @@ import urllib.request
 from pathlib import Path
 from typing import Any
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))  # driver_common, when run as a script
+from driver_common import DriverError, package_model_dir
+
+FRAMEWORK = "mteb"
+
 RETRY_STATUS = {408, 409, 425, 429, 500, 502, 503, 504}
 TASK_TYPES = ("STS", "PairClassification", "Retrieval")
 MAIN_SCORES = {
@@ -38,15 +41,6 @@ MAIN_SCORES = {
     "PairClassification": "max_ap",
     "Retrieval": "ndcg_at_10",
 }
-
-
-class DriverError(Exception):
-    """An expected failure: bad data, a model that cannot be found or reached."""
-
-    def __init__(self, message: str, hint: str = "") -> None:
-        super().__init__(message)
-        self.message = message
-        self.hint = hint
 
 
 # -- data ---------------------------------------------------------------------------------------
@@ -233,41 +227,6 @@ def build_task(task: dict[str, Any]):
 # -- the model ------------------------------------------------------------------------------------
 
 
-def package_model_dir(package: str) -> Path:
-    """The model directory a package ships: its `get_model_path()`, else the directory of a
-    sentence-transformers `modules.json` (or a `config.json`) among its installed files."""
-    try:
-        dist = importlib.metadata.distribution(package)
-    except importlib.metadata.PackageNotFoundError:
-        raise DriverError(
-            f"the model package {package} is not installed in the mteb environment",
-            "add it to the mteb Provider's `requirements`",
-        ) from None
-    files = list(dist.files or [])
-    modules = sorted(
-        {f.parts[0] for f in files if len(f.parts) == 2 and f.parts[1] == "__init__.py"}
-    )
-    for module_name in modules:
-        try:
-            module = importlib.import_module(module_name)
-        except Exception:  # a broken import: fall back to the files
-            continue
-        getter = getattr(module, "get_model_path", None)
-        if callable(getter):
-            path = Path(getter())
-            if path.is_dir():
-                return path
-    for marker in ("modules.json", "config.json"):
-        found = sorted((f for f in files if f.name == marker), key=lambda f: len(f.parts))
-        if found:
-            return Path(dist.locate_file(found[0])).parent
-    raise DriverError(
-        f"the package {package} ships no model: it has no get_model_path() and no "
-        "modules.json/config.json among its files",
-        "name a package that ships a sentence-transformers model, or use `local: {path: …}`",
-    )
-
-
 def local_model(path: Path, config: dict[str, Any]):
     """A sentence-transformers model from a directory, wrapped for MTEB under evalhub's name."""
     from mteb.models.sentence_transformer_wrapper import SentenceTransformerEncoderWrapper
@@ -398,7 +357,11 @@ def build_model(config: dict[str, Any], batch_size: int):
     source = config["source"]
     if source == "endpoint":
         return endpoint_model(config, batch_size), None
-    path = Path(config["path"]) if source == "path" else package_model_dir(config["package"])
+    path = (
+        Path(config["path"])
+        if source == "path"
+        else package_model_dir(config["package"], FRAMEWORK)
+    )
     return local_model(path, config), str(path)
 
 

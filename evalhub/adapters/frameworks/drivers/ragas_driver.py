@@ -22,8 +22,6 @@ from __future__ import annotations
 
 import asyncio
 import contextvars
-import importlib
-import importlib.metadata
 import inspect
 import json
 import math
@@ -34,16 +32,14 @@ from enum import Enum
 from pathlib import Path
 from typing import Any
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))  # driver_common, when run as a script
+from driver_common import DriverError, package_model_dir
+
+FRAMEWORK = "ragas"
+
 NO_KEY = "no-key"  # the OpenAI client insists on a key; servers without auth ignore it
 # HTTP statuses that say the endpoint, not the row, is the problem: the unit fails.
 FATAL_STATUS = {401, 403, 404, 405}
-
-
-class DriverError(Exception):
-    def __init__(self, message: str, hint: str = "") -> None:
-        super().__init__(message)
-        self.message = message
-        self.hint = hint
 
 
 def log(message: str) -> None:
@@ -158,48 +154,15 @@ async def check_endpoint(client, what: str, url: str) -> None:
 # -- embeddings -----------------------------------------------------------------------------------
 
 
-def package_model_dir(package: str) -> Path:
-    """The model directory a package ships: its `get_model_path()`, else the directory of a
-    sentence-transformers `modules.json` (or a `config.json`) among its installed files."""
-    try:
-        dist = importlib.metadata.distribution(package)
-    except importlib.metadata.PackageNotFoundError:
-        raise DriverError(
-            f"the model package {package} is not installed in the ragas environment",
-            "add it to the ragas Provider's `requirements`",
-        ) from None
-    files = list(dist.files or [])
-    modules = sorted(
-        {f.parts[0] for f in files if len(f.parts) == 2 and f.parts[1] == "__init__.py"}
-    )
-    for module_name in modules:
-        try:
-            module = importlib.import_module(module_name)
-        except Exception:  # a broken import: fall back to the files
-            continue
-        getter = getattr(module, "get_model_path", None)
-        if callable(getter):
-            path = Path(getter())
-            if path.is_dir():
-                return path
-    for marker in ("modules.json", "config.json"):
-        found = sorted((f for f in files if f.name == marker), key=lambda f: len(f.parts))
-        if found:
-            return Path(dist.locate_file(found[0])).parent
-    raise DriverError(
-        f"the package {package} ships no model: it has no get_model_path() and no "
-        "modules.json/config.json among its files",
-        "name a package that ships a sentence-transformers model, or use `local: {path: …}`",
-    )
-
-
 def embeddings_model(config: dict[str, Any]):
     kind = config["kind"]
     if kind == "endpoint":
         return endpoint_embeddings(config)
     from ragas.embeddings import HuggingFaceEmbeddings
 
-    path = Path(config["path"]) if kind == "path" else package_model_dir(config["package"])
+    path = (
+        Path(config["path"]) if kind == "path" else package_model_dir(config["package"], FRAMEWORK)
+    )
     if not path.is_dir():
         raise DriverError(f"the embedding model directory {path} does not exist")
     log(f"loading the embedding model from {path}")
