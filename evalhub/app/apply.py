@@ -152,7 +152,7 @@ def apply(
         run = _Apply(project, current, store, report, options.display, publishing)
         run.execute(
             executor or LocalExecutor(concurrency),
-            environments or EnvironmentStore(_env_root(project)),
+            environments or EnvironmentStore(environment_root(project)),
         )
         if options.ledger.commit:
             written = [
@@ -164,7 +164,8 @@ def apply(
         return report
 
 
-def _env_root(project: Project) -> Path | None:
+def environment_root(project: Project) -> Path | None:
+    """Where the managed environments live (None: the default, ~/.cache/evalhub/envs)."""
     configured = project.config.executors.environments_dir
     return project.root / configured if configured else None
 
