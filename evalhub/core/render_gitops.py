@@ -333,18 +333,16 @@ def show_text(entry: LedgerEntry, commit: str | None) -> str:
     lines.append(
         f"  mlflow       {entry.mlflow.tracking_uri or '—'} run {entry.mlflow.run_id or '—'}"
     )
-    lines.append(
-        "  gates        "
-        + ", ".join(
-            f"{name} {value:g}"
-            for name, value in (
-                ("min_score", gates.min_score),
-                ("collection threshold", gates.collection_threshold),
-                ("max_regression", gates.max_regression),
-            )
-            if value is not None
+    set_gates = [
+        f"{name} {value:g}"
+        for name, value in (
+            ("min_score", gates.min_score),
+            ("collection threshold", gates.collection_threshold),
+            ("max_regression", gates.max_regression),
         )
-    )
+        if value is not None
+    ]
+    lines.append("  gates        " + (", ".join(set_gates) or "none"))
     rows = [
         [
             b.key,
