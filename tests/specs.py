@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 from ruamel.yaml import YAML
 
 from evalhub.adapters.yaml_source import parse_documents
+from evalhub.core.job import JobSpec
+from evalhub.core.resolved import ResolvedEvaluation
 from evalhub.core.source import SourceDocument
 from evalhub.core.validate import Validation, validate_documents
 
@@ -88,3 +91,33 @@ def edit(text: str, **changes: Any) -> str:
     buffer = io.StringIO()
     yaml.dump(data, buffer)
     return buffer.getvalue()
+
+
+def unit_job(
+    evaluation: ResolvedEvaluation,
+    spec_root: Path,
+    project_root: Path,
+    *,
+    environment: str | None = None,
+    timeout: float = 3600,
+    concurrency: int = 4,
+    key: str | None = None,
+) -> JobSpec:
+    """The job of the evaluation's unit `key` (default: its only unit), as apply hands it to
+    `run-unit` (output in `<project_root>/out`)."""
+    if key is None:
+        (unit,) = evaluation.units
+    else:
+        unit = next(u for u in evaluation.units if u.key == key)
+    return JobSpec(
+        evaluation=evaluation.name,
+        unit=f"{evaluation.name}/{unit.key}",
+        fingerprint="f" * 64,
+        spec=unit,
+        spec_root=str(spec_root),
+        project_root=str(project_root),
+        output_dir=str(project_root / "out"),
+        environment=environment,
+        timeout_seconds=timeout,
+        concurrency=concurrency,
+    )

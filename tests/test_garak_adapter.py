@@ -27,7 +27,7 @@ from evalhub.adapters.frameworks.garak import (
 from evalhub.core.errors import UnitError
 from evalhub.core.job import JobResults, JobSpec, JobStatusUpdate
 from evalhub.core.resolve import resolve
-from tests.specs import validate
+from tests.specs import unit_job, validate
 
 DATA = Path(__file__).parent / "data" / "garak"
 
@@ -118,24 +118,20 @@ def make_job(
     result = validate(model.replace("URL", url), PROVIDER, EVALUATION)
     assert result.ok, result.diagnostics
     (evaluation,) = resolve(result.specs, {})
-    unit = next(u for u in evaluation.units if u.key == key)
     env = tmp_path / "env"
     if environment:
         (env / "bin").mkdir(parents=True, exist_ok=True)
         python = env / "bin" / "python"
         python.write_text(FAKE_GARAK.format(python=sys.executable, key=KEY_VARIABLE))
         python.chmod(0o755)
-    return JobSpec(
-        evaluation=evaluation.name,
-        unit=f"{evaluation.name}/{unit.key}",
-        fingerprint="f" * 64,
-        spec=unit,
-        spec_root=str(tmp_path),
-        project_root=str(tmp_path),
-        output_dir=str(tmp_path / "out"),
+    return unit_job(
+        evaluation,
+        tmp_path,
+        tmp_path,
         environment=str(env) if environment else None,
-        timeout_seconds=timeout,
+        timeout=timeout,
         concurrency=3,
+        key=key,
     )
 
 

@@ -27,7 +27,7 @@ from evalhub.adapters.frameworks.guidellm import (
 from evalhub.core.errors import UnitError
 from evalhub.core.job import JobSpec, JobStatusUpdate
 from evalhub.core.resolve import resolve
-from tests.specs import validate
+from tests.specs import unit_job, validate
 
 DATA = Path(__file__).parent / "data" / "guidellm"
 
@@ -103,17 +103,12 @@ def make_job(
     result = validate(model, PROVIDER, EVALUATION.format(params=json.dumps(given)))
     assert result.ok, result.diagnostics
     (evaluation,) = resolve(result.specs, {})
-    (unit,) = evaluation.units
-    return JobSpec(
-        evaluation=evaluation.name,
-        unit=f"{evaluation.name}/{unit.key}",
-        fingerprint="f" * 64,
-        spec=unit,
-        spec_root=str(tmp_path),
-        project_root=str(tmp_path),
-        output_dir=str(tmp_path / "out"),
+    return unit_job(
+        evaluation,
+        tmp_path,
+        tmp_path,
         environment=str(tmp_path / "env") if environment == "" else environment,
-        timeout_seconds=timeout,
+        timeout=timeout,
     )
 
 

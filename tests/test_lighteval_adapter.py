@@ -25,7 +25,7 @@ from evalhub.adapters.frameworks.process import log_tail
 from evalhub.core.errors import UnitError
 from evalhub.core.job import JobResults, JobSpec, JobStatusUpdate
 from evalhub.core.resolve import resolve
-from tests.specs import validate
+from tests.specs import unit_job, validate
 
 DATA = Path(__file__).parent / "data" / "lighteval"
 RESULTS = DATA / "results_2026-11-26T10-12-46.063033.json"
@@ -110,17 +110,12 @@ def make_job(
     assert result.ok, result.diagnostics
     digests = {name: DIGEST for name in [*FILES, "tasks"]}
     (evaluation,) = resolve(result.specs, digests)
-    (unit,) = evaluation.units
-    return JobSpec(
-        evaluation=evaluation.name,
-        unit=f"{evaluation.name}/{unit.key}",
-        fingerprint="f" * 64,
-        spec=unit,
-        spec_root=str(root),
-        project_root=str(tmp_path),
-        output_dir=str(tmp_path / "out"),
+    return unit_job(
+        evaluation,
+        root,
+        tmp_path,
         environment=str(environment) if environment else None,
-        timeout_seconds=timeout,
+        timeout=timeout,
         concurrency=3,
     )
 

@@ -33,7 +33,7 @@ from evalhub.adapters.frameworks.mteb import (
 from evalhub.core.errors import UnitError
 from evalhub.core.job import JobResults, JobSpec, JobStatusUpdate
 from evalhub.core.resolve import resolve
-from tests.specs import validate
+from tests.specs import unit_job, validate
 
 DATA = Path(__file__).parent / "data" / "mteb"
 DIGEST = "sha256:" + "1" * 64
@@ -119,17 +119,12 @@ def make_job(
     assert result.ok, result.diagnostics
     digests = {f"data/{n}.jsonl": DIGEST for n in ("sts", "pairs", "passages")}
     (evaluation,) = resolve(result.specs, digests)
-    (unit,) = evaluation.units
-    return JobSpec(
-        evaluation=evaluation.name,
-        unit=f"{evaluation.name}/{unit.key}",
-        fingerprint="f" * 64,
-        spec=unit,
-        spec_root=str(root),
-        project_root=str(tmp_path),
-        output_dir=str(tmp_path / "out"),
+    return unit_job(
+        evaluation,
+        root,
+        tmp_path,
         environment=str(environment) if environment else None,
-        timeout_seconds=timeout,
+        timeout=timeout,
     )
 
 

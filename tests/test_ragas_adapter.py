@@ -28,7 +28,7 @@ from evalhub.adapters.frameworks.ragas import (
 from evalhub.core.errors import UnitError
 from evalhub.core.job import JobResults, JobSpec, JobStatusUpdate
 from evalhub.core.resolve import resolve
-from tests.specs import validate
+from tests.specs import unit_job, validate
 
 DATA = Path(__file__).parent / "data" / "ragas"
 DIGEST = "sha256:" + "1" * 64
@@ -158,17 +158,12 @@ def make_job(
     result = validate(*docs, collection)
     assert result.ok, result.diagnostics
     (evaluation,) = resolve(result.specs, {"data/rag.jsonl": DIGEST})
-    (unit,) = evaluation.units
-    return JobSpec(
-        evaluation=evaluation.name,
-        unit=f"{evaluation.name}/{unit.key}",
-        fingerprint="f" * 64,
-        spec=unit,
-        spec_root=str(root),
-        project_root=str(tmp_path),
-        output_dir=str(tmp_path / "out"),
+    return unit_job(
+        evaluation,
+        root,
+        tmp_path,
         environment=str(environment) if environment else None,
-        timeout_seconds=timeout,
+        timeout=timeout,
         concurrency=3,
     )
 
