@@ -24,8 +24,16 @@ echo
 # Results are signed with this machine's key (private key under .evalhub/keys/, never committed).
 [ -f .evalhub/keys/evalhub.key ] || "$EVALHUB" keys generate
 echo
-"$EVALHUB" apply --yes | tee .evalhub/demo-apply.txt || status=$?
+"$EVALHUB" apply --yes | tee .evalhub/demo-apply.txt || apply_status=$?
 echo
+# Exit 1 means a unit failed (each reason is printed above, and the next apply retries it): with a
+# 135M-parameter model on a busy CPU that happens (a RAGAS judge answer that does not parse, a
+# request that times out). Anything else is the demo itself failing.
+case "${apply_status:-0}" in
+  0) ;;
+  1) echo "Some units failed (reasons above); \`make demo\` again retries exactly those."; echo ;;
+  *) status=${apply_status} ;;
+esac
 published=$(sed -n 's/^published [^:]*: \(.*\)@sha256:.*/\1/p' .evalhub/demo-apply.txt | head -n 1)
 if [ -n "$published" ]; then
   echo "== a signed result, verified from the OCI layout .evalhub/oci"
