@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import sqlite3
+from dataclasses import dataclass
 from pathlib import Path
 
 ROWS = [
@@ -98,3 +99,36 @@ def unit_runs(root: Path) -> list[tuple[str, str, str]]:
     finally:
         db.close()
     return sorted(rows)
+
+
+@dataclass(frozen=True)
+class RecordedUnit:
+    """What MLflow holds of a unit's run."""
+
+    status: str
+    metrics: dict[str, float]
+    tags: dict[str, str]
+    artifacts: dict[str, Path]  # the unit's raw output (output/...): relative path -> file
+
+
+def recorded_units(root: Path) -> dict[str, RecordedUnit]:
+    """Unit name -> its run in the embedded store: status, metrics, tags and artifacts."""
+    db = sqlite3.connect(root / ".evalhub" / "mlflow.db")
+    try:
+        runs = db.execute(
+            "SELECT n.run_uuid, n.value, r.status FROM tags n "
+            "JOIN tags k ON k.run_uuid = n.run_uuid JOIN runs r ON r.run_uuid = n.run_uuid "
+            "WHERE n.key = 'evalhub.name' AND k.key = 'evalhub.kind' AND k.value = 'unit'"
+        ).fetchall()
+        out = {}
+        for run, name, status in runs:
+            metrics = dict(db.execute("SELECT key, value FROM metrics WHERE run_uuid = ?", (run,)))
+            tags = dict(db.execute("SELECT key, value FROM tags WHERE run_uuid = ?", (run,)))
+            folders = (root / ".evalhub" / "artifacts").glob(f"*/{run}/artifacts/output")
+            files = {
+                p.relative_to(f).as_posix(): p for f in folders for p in f.rglob("*") if p.is_file()
+            }
+            out[name] = RecordedUnit(status, metrics, tags, files)
+    finally:
+        db.close()
+    return out

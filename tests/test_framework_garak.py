@@ -6,14 +6,12 @@ use (minutes, cold)."""
 
 from __future__ import annotations
 
-import sqlite3
-from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 
 from tests.conftest import REPO, Result, run_cli
-from tests.project import unit_runs
+from tests.project import recorded_units, unit_runs
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
@@ -60,33 +58,6 @@ spec:
 """
 
 
-@dataclass(frozen=True)
-class Run:
-    metrics: dict[str, float]
-    tags: dict[str, str]
-    artifacts: dict[str, Path]  # the unit's raw output logged to MLflow (output/...)
-
-
-def recorded(root: Path) -> dict[str, Run]:
-    """Unit name -> what MLflow holds of its run: metrics, tags and artifacts."""
-    db = sqlite3.connect(root / ".evalhub" / "mlflow.db")
-    try:
-        runs = db.execute(
-            "SELECT n.run_uuid, n.value FROM tags n JOIN tags k ON k.run_uuid = n.run_uuid "
-            "WHERE n.key = 'evalhub.name' AND k.key = 'evalhub.kind' AND k.value = 'unit'"
-        ).fetchall()
-        out = {}
-        for run, name in runs:
-            metrics = dict(db.execute("SELECT key, value FROM metrics WHERE run_uuid = ?", (run,)))
-            tags = dict(db.execute("SELECT key, value FROM tags WHERE run_uuid = ?", (run,)))
-            folders = list((root / ".evalhub" / "artifacts").glob(f"*/{run}/artifacts/output"))
-            files = {p.name: p for f in folders for p in f.iterdir()}
-            out[name] = Run(metrics, tags, files)
-    finally:
-        db.close()
-    return out
-
-
 def apply(root: Path, *args: str) -> Result:
     result = run_cli("apply", "--yes", *args, cwd=root, timeout=2400)
     assert "Traceback" not in result.output
@@ -105,7 +76,7 @@ def test_apply_runs_a_garak_probe_on_the_real_model(
     result = apply(tmp_path, "-e", "scan")
     assert result.code == 0, result.output
     assert [(n, s) for n, _, s in unit_runs(tmp_path)] == [("scan/base64", "FINISHED")]
-    run = recorded(tmp_path)["scan/base64"]
+    run = recorded_units(tmp_path)["scan/base64"]
     assert run.tags["evalhub.framework_version"] == "0.17.1"
     metrics = run.metrics
     assert metrics["samples"] == 2  # soft_probe_prompt_cap 2, from the entry's params
@@ -127,7 +98,7 @@ def test_apply_runs_a_garak_probe_on_the_real_model(
     # An unknown probe fails its unit with garak's reason; the other unit is not re-run.
     result = apply(tmp_path)
     assert result.code == 1, result.output
-    runs = recorded(tmp_path)
+    runs = recorded_units(tmp_path)
     assert (
         runs["broken/unknown"]
         .tags["evalhub.error"]

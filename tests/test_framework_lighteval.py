@@ -8,8 +8,6 @@ The environment is built on first use (about 6 minutes, cold)."""
 from __future__ import annotations
 
 import shutil
-import sqlite3
-from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -17,7 +15,7 @@ import pytest
 
 from tests.conftest import REPO, run_cli
 from tests.live import counting_proxy
-from tests.project import unit_runs
+from tests.project import recorded_units, unit_runs
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
@@ -93,32 +91,6 @@ def make_repo(root: Path, url: str) -> Path:
     return root
 
 
-@dataclass(frozen=True)
-class Run:
-    metrics: dict[str, float]
-    tags: dict[str, str]
-    artifacts: set[str]  # the unit's raw output logged to MLflow, relative to output/
-
-
-def recorded(root: Path) -> dict[str, Run]:
-    db = sqlite3.connect(root / ".evalhub" / "mlflow.db")
-    try:
-        runs = db.execute(
-            "SELECT n.run_uuid, n.value FROM tags n JOIN tags k ON k.run_uuid = n.run_uuid "
-            "WHERE n.key = 'evalhub.name' AND k.key = 'evalhub.kind' AND k.value = 'unit'"
-        ).fetchall()
-        out = {}
-        for run, name in runs:
-            metrics = dict(db.execute("SELECT key, value FROM metrics WHERE run_uuid = ?", (run,)))
-            tags = dict(db.execute("SELECT key, value FROM tags WHERE run_uuid = ?", (run,)))
-            folders = (root / ".evalhub" / "artifacts").glob(f"*/{run}/artifacts/output")
-            files = {str(p.relative_to(f)) for f in folders for p in f.rglob("*") if p.is_file()}
-            out[name] = Run(metrics, tags, files)
-    finally:
-        db.close()
-    return out
-
-
 def leaks(root: Path, secret: str) -> list[Path]:
     state = root / ".evalhub"
     return [p for p in state.rglob("*") if p.is_file() and secret.encode() in p.read_bytes()]
@@ -139,7 +111,7 @@ def test_apply_runs_a_lighteval_custom_task_on_the_real_model(
         assert counter.generations == 3  # limit 3: one chat request per row, none retried
         assert all(p.endswith("/chat/completions") for p in counter.paths if "models" not in p)
 
-        run = recorded(root)["quality/short"]
+        run = recorded_units(root)["quality/short"]
         assert run.tags["evalhub.status"] == "succeeded"
         assert run.tags["evalhub.framework_version"] == "0.13.0"
         assert 0.0 <= run.metrics["em"] <= 1.0
@@ -153,7 +125,7 @@ def test_apply_runs_a_lighteval_custom_task_on_the_real_model(
             "model_config.yaml",
             "lighteval_config.json",
             "lighteval.log",
-        } <= run.artifacts
+        } <= run.artifacts.keys()
         assert leaks(root, KEY) == []
 
         # An immediate second apply runs nothing and asks the model nothing.
@@ -176,7 +148,7 @@ def test_unreachable_endpoint_and_completions_model_fail_with_reasons(
         ("on-completions/short", "FAILED"),
         ("unreachable/short", "FAILED"),
     ]
-    runs = recorded(root)
+    runs = recorded_units(root)
     dead = runs["unreachable/short"].tags["evalhub.error"]
     assert "request to the model failed after every attempt" in dead
     assert "Connection error" in dead

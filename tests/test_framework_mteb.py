@@ -8,11 +8,9 @@ from __future__ import annotations
 
 import hashlib
 import json
-import sqlite3
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import ClassVar
@@ -20,7 +18,7 @@ from typing import ClassVar
 import pytest
 
 from tests.conftest import REPO, run_cli
-from tests.project import unit_runs
+from tests.project import recorded_units, unit_runs
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
@@ -81,32 +79,6 @@ def apply(root: Path) -> str:
     return result.output
 
 
-@dataclass(frozen=True)
-class Run:
-    metrics: dict[str, float]
-    tags: dict[str, str]
-    artifacts: set[str]  # the unit's raw output logged to MLflow (output/...)
-
-
-def recorded(root: Path) -> dict[str, Run]:
-    """Unit name -> what MLflow holds of its run: metrics, tags and artifacts."""
-    db = sqlite3.connect(root / ".evalhub" / "mlflow.db")
-    try:
-        runs = db.execute(
-            "SELECT n.run_uuid, n.value FROM tags n JOIN tags k ON k.run_uuid = n.run_uuid "
-            "WHERE n.key = 'evalhub.name' AND k.key = 'evalhub.kind' AND k.value = 'unit'"
-        ).fetchall()
-        out = {}
-        for run, name in runs:
-            metrics = dict(db.execute("SELECT key, value FROM metrics WHERE run_uuid = ?", (run,)))
-            tags = dict(db.execute("SELECT key, value FROM tags WHERE run_uuid = ?", (run,)))
-            (folder,) = (root / ".evalhub" / "artifacts").glob(f"*/{run}/artifacts/output")
-            out[name] = Run(metrics, tags, {p.name for p in folder.iterdir()})
-    finally:
-        db.close()
-    return out
-
-
 def test_apply_runs_mteb_tasks_on_the_real_embedding_model(tmp_path: Path) -> None:
     root = make_repo(tmp_path, "embedder", more=MORE)
     apply(root)
@@ -115,10 +87,10 @@ def test_apply_runs_mteb_tasks_on_the_real_embedding_model(tmp_path: Path) -> No
         ("embeddings/passages", "FINISHED"),
         ("embeddings/sts", "FINISHED"),
     ]
-    runs = recorded(root)
+    runs = recorded_units(root)
     for run in runs.values():
         assert run.tags["evalhub.framework_version"] == "2.26.24"
-        assert {"mteb_results.json", "mteb_predictions.json", "mteb.log"} <= run.artifacts
+        assert {"mteb_results.json", "mteb_predictions.json", "mteb.log"} <= run.artifacts.keys()
 
     sts = runs["embeddings/sts"].metrics
     for name in ("cosine", "manhattan", "euclidean"):
@@ -202,7 +174,7 @@ def test_apply_through_an_embeddings_endpoint(
         root = make_repo(tmp_path, "remote-embedder", url=url)
         apply(root)
     assert [(n, s) for n, _, s in unit_runs(root)] == [("embeddings/sts", "FINISHED")]
-    run = recorded(root)["embeddings/sts"]
+    run = recorded_units(root)["embeddings/sts"]
     assert -1.0 <= run.metrics["cosine_spearman"] <= 1.0
     assert run.metrics["samples"] == 8
     assert run.tags["evalhub.framework_version"] == "2.26.24"

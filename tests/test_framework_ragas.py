@@ -9,8 +9,6 @@ judge: rows it cannot grade are counted, not scored. The environment is built on
 from __future__ import annotations
 
 import json
-import sqlite3
-from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlparse
 
@@ -19,7 +17,7 @@ from ruamel.yaml import YAML
 
 from tests.conftest import REPO, run_cli
 from tests.live import counting_proxy, free_port
-from tests.project import unit_runs
+from tests.project import recorded_units, unit_runs
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
@@ -106,35 +104,6 @@ def apply(root: Path) -> tuple[int, str]:
     return result.code, result.output
 
 
-@dataclass(frozen=True)
-class Run:
-    status: str
-    metrics: dict[str, float]
-    tags: dict[str, str]
-    artifacts: set[str]  # the unit's raw output logged to MLflow (output/...)
-
-
-def recorded(root: Path) -> dict[str, Run]:
-    """Unit name -> what MLflow holds of its run: status, metrics, tags and artifacts."""
-    db = sqlite3.connect(root / ".evalhub" / "mlflow.db")
-    try:
-        runs = db.execute(
-            "SELECT n.run_uuid, n.value, r.status FROM tags n "
-            "JOIN tags k ON k.run_uuid = n.run_uuid JOIN runs r ON r.run_uuid = n.run_uuid "
-            "WHERE n.key = 'evalhub.name' AND k.key = 'evalhub.kind' AND k.value = 'unit'"
-        ).fetchall()
-        out = {}
-        for run, name, status in runs:
-            metrics = dict(db.execute("SELECT key, value FROM metrics WHERE run_uuid = ?", (run,)))
-            tags = dict(db.execute("SELECT key, value FROM tags WHERE run_uuid = ?", (run,)))
-            folders = list((root / ".evalhub" / "artifacts").glob(f"*/{run}/artifacts/output"))
-            names = {p.name for f in folders for p in f.iterdir()}
-            out[name] = Run(status, metrics, tags, names)
-    finally:
-        db.close()
-    return out
-
-
 def test_apply_scores_recorded_answers_with_the_real_judge_and_embedder(
     live_model: str, tmp_path: Path
 ) -> None:
@@ -144,7 +113,7 @@ def test_apply_scores_recorded_answers_with_the_real_judge_and_embedder(
         root = make_repo(tmp_path, url)
         code, output = apply(root)
         assert code == 0, output
-        runs = recorded(root)
+        runs = recorded_units(root)
         assert sorted((n, r.status) for n, r in runs.items()) == [
             ("rag/judged", "FINISHED"),
             ("rag/semantic", "FINISHED"),
@@ -153,7 +122,7 @@ def test_apply_scores_recorded_answers_with_the_real_judge_and_embedder(
         for run in runs.values():
             assert run.tags["evalhub.framework_version"] == "0.4.3"
             assert run.metrics["samples"] == len(ROWS)
-            assert {"samples.jsonl", "ragas_output.json", "ragas.log"} <= run.artifacts
+            assert {"samples.jsonl", "ragas_output.json", "ragas.log"} <= run.artifacts.keys()
 
         text = runs["rag/text"].metrics
         assert 0.0 < text["rouge_score"] <= 1.0 and 0.0 < text["bleu_score"] <= 1.0
@@ -198,7 +167,7 @@ def test_an_unreachable_judge_fails_the_unit_with_the_reason(tmp_path: Path) -> 
     )
     code, output = apply(root)
     assert code == 1, output
-    ((name, run),) = recorded(root).items()
+    ((name, run),) = recorded_units(root).items()
     assert name == "rag/judged" and run.status == "FAILED"
     assert "the judge endpoint http://127.0.0.1:" in output
     assert "cannot connect" in output
