@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from evalhub.app.apply import ApplyOptions, ApplyReport, apply
-from evalhub.app.plan import make_project_plan
+from evalhub.app.plan import StalePlanError, current_plan_for, make_project_plan
 from evalhub.app.project import load_project
 from evalhub.core import records
 from evalhub.core.job import JobResults, JobSpec
@@ -267,6 +267,16 @@ def test_a_result_altered_while_apply_runs_fails_the_evaluation_naming_the_run(
     assert evaluation.status == "failed"
     assert f"refusals (run {reused.run_id})" in evaluation.tags[records.ERROR]
     assert "altered in the store" in evaluation.tags[records.ERROR]
+
+
+def test_a_plan_saved_before_a_result_was_altered_is_refused(root: Path) -> None:
+    store = MemoryStateStore()
+    run(root, store, ScriptedExecutor(GOOD))
+    reweigh(root)
+    saved = make_project_plan(load_project(root), store=store, publishing=False).saved()
+    tamper(store.head("unit", QA), "contains", 0.0)
+    with pytest.raises(StalePlanError, match="the recorded runs changed since it was made"):
+        current_plan_for(load_project(root), saved, store, publishing=False)
 
 
 def test_a_status_flipped_to_succeeded_in_the_store_is_not_used(root: Path) -> None:

@@ -21,7 +21,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from evalhub.core.canonical import normalise
+from evalhub.core.canonical import normalise, sha256_hex
 from evalhub.core.fingerprint import (
     FINGERPRINT_VERSION,
     Fingerprints,
@@ -143,7 +143,14 @@ def make_plan(
         **{kind: sum(a.action == kind for a in actions) for kind in ACTIONS},
         units=len(scheduled),
     )
-    return Plan(state_token=state.token(), actions=actions, summary=summary)
+    return Plan(state_token=state_token(state), actions=actions, summary=summary)
+
+
+def state_token(state: State) -> str:
+    """The state's token, changed too when a recorded result is altered in the store: a plan
+    saved before the edit (which would have reused that result) is then refused as stale."""
+    tampered = sorted({r.run_id for r in (*state.heads, *state.by_fingerprint) if altered(r)})
+    return sha256_hex([state.token(), tampered]) if tampered else state.token()
 
 
 def _evaluation_action(
