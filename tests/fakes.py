@@ -170,17 +170,20 @@ class ScriptedExecutor:
     (`<evaluation>/<entry>`) as its metrics or a function of the job. A unit the script lacks
     fails the test. `interrupt_at` (a unit key): that unit starts, then Ctrl-C — it is
     reported failed as interrupted and KeyboardInterrupt is raised, as the local executor
-    does. `repeat_events` reports every event twice (an executor that retries delivery)."""
+    does (with `report_interrupted=False` its end is never reported: an executor that died).
+    `repeat_events` reports every event twice (an executor that retries delivery)."""
 
     def __init__(
         self,
         script: Mapping[str, Scripted] | None = None,
         interrupt_at: str | None = None,
         repeat_events: bool = False,
+        report_interrupted: bool = True,
     ) -> None:
         self.script = dict(script or {})
         self.interrupt_at = interrupt_at
         self.repeat_events = repeat_events
+        self.report_interrupted = report_interrupted
         self.ran: list[str] = []  # unit keys, in the order they ran
 
     def run(self, jobs: Sequence[JobSpec], events: ExecutionEvents) -> dict[str, JobResults]:
@@ -194,7 +197,8 @@ class ScriptedExecutor:
             for _ in range(times):
                 events.started(job)
             if job.unit == self.interrupt_at:
-                events.finished(job, failed_result(job, "interrupted (the apply was stopped)"))
+                if self.report_interrupted:
+                    events.finished(job, failed_result(job, "interrupted (the apply was stopped)"))
                 raise KeyboardInterrupt
             events.progress(job, JobStatusUpdate(phase="running", completed=1, total=2))
             scripted = self.script[job.unit]

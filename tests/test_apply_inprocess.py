@@ -219,6 +219,22 @@ def test_an_interrupted_apply_leaves_nothing_done_and_the_next_one_finishes(root
     assert store.head("evaluation", "quality").status == "succeeded"
 
 
+def test_a_unit_whose_executor_stopped_without_reporting_its_end_is_not_left_running(
+    root: Path,
+) -> None:
+    store = MemoryStateStore()
+    executor = ScriptedExecutor({QA: GOOD[QA]}, interrupt_at=REFUSALS, report_interrupted=False)
+    with pytest.raises(KeyboardInterrupt):
+        run(root, store, executor)
+    assert {r.name: r.status for r in store.runs.values()} == {
+        "quality": "failed",
+        QA: "succeeded",
+        REFUSALS: "failed",
+    }
+    assert "interrupted" in store.head("unit", REFUSALS).tags[records.ERROR]
+    assert plan_of(root, store).action == "retry"
+
+
 # -- a recorded result altered in the store (issue 12, item 4) ---------------------------------
 
 

@@ -10,7 +10,8 @@ executor. The rules:
   the store's first write overlaps it) or at scoring;
 - scoring reads every unit result from the store (reused and new alike), skipping results
   altered in the store since they were recorded (core.records.altered);
-- on interrupt, every evaluation run not yet finished is abandoned as failed.
+- on interrupt, every run not yet finished is abandoned as failed (a unit's too, when its
+  executor stopped without reporting its end).
 
 The executor contract: `finished(job, result)` is called once the unit's output files are in
 `job.output_dir` on this machine (the adapter's artifacts are read from there).
@@ -161,14 +162,17 @@ class Recorder:
             self._finished_evaluations.add(scored.scheduled.name)
 
     def abandon(self, why: str) -> None:
-        """Fail every evaluation run opened and not finished (the apply is being stopped)."""
+        """Fail every run opened and not finished (the apply is being stopped): units an
+        executor started but never reported finished, then the evaluations."""
         with self._lock:
-            open_runs = [
+            units = [run for fp, run in self._unit_runs.items() if fp not in self._done]
+            self._done.update(self._unit_runs)
+            evaluations = [
                 run_id
                 for name, run_id in self._evaluation_runs.items()
                 if name not in self._finished_evaluations
             ]
-        for run_id in open_runs:
+        for run_id in [*units, *evaluations]:
             # If even this fails, the run stays "running", which the next plan also retries.
             with contextlib.suppress(EvalhubError):
                 self.store.finish_run(run_id, RunOutcome(status="failed", error=why))
