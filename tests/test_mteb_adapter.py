@@ -31,7 +31,7 @@ from evalhub.adapters.frameworks.mteb import (
 )
 from evalhub.core.errors import UnitError
 from evalhub.core.job import JobResults, JobSpec
-from tests.specs import StatusRecorder, fake_environment, framework_job, seen, set_mode
+from tests.specs import StatusRecorder, fake_environment, framework_job, gone, seen, set_mode
 
 DATA = Path(__file__).parent / "data" / "mteb"
 DIGEST = "sha256:" + "1" * 64
@@ -335,7 +335,10 @@ if MODE == "garbage":
 if MODE == "error":
     Path(output).write_text(json.dumps({{"error": "cannot load the model", "hint": "check it"}}))
     sys.exit(2)
-if MODE == "hang":
+if MODE == "hang":  # with a worker, as torch's and tokenizers' pools are
+    import subprocess
+    worker = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    (out / "worker.pid").write_text(str(worker.pid))
     time.sleep(30)
 text = Path("{DATA}/sts_output.json").read_text().replace("OUT/", str(out) + "/")
 data = json.loads(text)
@@ -420,11 +423,13 @@ def test_driver_failures_are_unit_errors(
         run_fake(tmp_path, fake_env, mode, monkeypatch)
 
 
-def test_a_driver_that_hangs_times_out(
+def test_a_driver_that_hangs_times_out_and_leaves_no_worker_behind(
     tmp_path: Path, fake_env: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     with pytest.raises(UnitError, match="timed out after 1 s"):
         run_fake(tmp_path, fake_env, "hang", monkeypatch, timeout=1)
+    worker = int((tmp_path / "out" / "worker.pid").read_text())
+    assert gone(worker)
 
 
 def test_without_an_environment(tmp_path: Path) -> None:
