@@ -4,8 +4,10 @@ metrics. The environment (torch CPU + guidellm, ~1.5 GB) is built by the first a
 
 from __future__ import annotations
 
+import json
 import os
 import sqlite3
+import statistics
 from pathlib import Path
 
 import pytest
@@ -102,20 +104,27 @@ def test_guidellm_latency_on_the_real_model(
     assert recorded["requests_total"] == (
         recorded["requests_successful"] + recorded["requests_incomplete"]
     )
-    for stat in ("mean", "median", "p95", "p99"):
-        assert 0 < recorded[f"request_latency_{stat}_ms"] < 120_000
-        assert 0 < recorded[f"ttft_{stat}_ms"] <= recorded["request_latency_p99_ms"] + 1
-        assert recorded[f"itl_{stat}_ms"] >= 0
-        assert recorded[f"output_tokens_per_second_{stat}"] >= 0
-        assert recorded[f"requests_per_second_{stat}"] >= 0
-    assert recorded["request_latency_mean_ms"] <= recorded["request_latency_p99_ms"]
-    assert recorded["output_tokens_per_second_mean"] > 0
     assert recorded["prompt_tokens_mean"] == pytest.approx(16, abs=2)
-    assert 0 < recorded["output_tokens_mean"] <= 8
     assert tags(root)["evalhub.framework_version"] == "0.8.1"
 
-    # GuideLLM's raw report is kept as an artifact
-    assert sorted((root / ".evalhub").rglob("output/benchmarks.json"))
+    # What was recorded is what GuideLLM measured, request by request, in its kept report.
+    (report,) = sorted((root / ".evalhub").rglob("output/benchmarks.json"))
+    requests = json.loads(report.read_text())["benchmarks"][-1]["requests"]["successful"]
+    assert len(requests) == recorded["requests_successful"]  # every request kept
+
+    def mean(field: str) -> float:
+        return statistics.fmean(float(r[field]) for r in requests)
+
+    latencies_ms = sorted(1000 * r["request_latency"] for r in requests)
+    assert recorded["request_latency_mean_ms"] == pytest.approx(1000 * mean("request_latency"))
+    for stat in ("median", "p95", "p99"):
+        value = recorded[f"request_latency_{stat}_ms"]
+        assert latencies_ms[0] - 1e-6 <= value <= latencies_ms[-1] + 1e-6, stat
+    assert recorded["ttft_mean_ms"] == pytest.approx(mean("time_to_first_token_ms"))
+    assert recorded["output_tokens_mean"] == pytest.approx(mean("output_tokens"))
+    assert recorded["prompt_tokens_mean"] == pytest.approx(mean("prompt_tokens"))
+    # a request's first token comes before its end
+    assert all(r["time_to_first_token_ms"] <= 1000 * r["request_latency"] for r in requests)
 
     # An immediate second apply runs nothing.
     again = run_cli("apply", "--yes", cwd=root, timeout=600)
