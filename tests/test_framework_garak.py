@@ -86,7 +86,7 @@ def test_apply_runs_a_garak_probe_on_the_real_model(
     assert detectors == {"pass_rate/encoding.DecodeMatch", "pass_rate/encoding.DecodeApprox"}
     assert {"garak.report.jsonl", "garak.log", "garak_console.log"} <= set(run.artifacts)
     # What was recorded is what garak's own report says, entry by entry.
-    report = [json.loads(line) for line in run.artifacts["garak.report.jsonl"].open()]
+    report = [json.loads(x) for x in run.artifacts["garak.report.jsonl"].read_text().splitlines()]
     evals = [e for e in report if e["entry_type"] == "eval"]
     assert {f"pass_rate/{e['detector']}" for e in evals} == detectors
     passed, total = sum(e["passed"] for e in evals), sum(e["total_evaluated"] for e in evals)

@@ -108,7 +108,7 @@ def test_guidellm_latency_on_the_real_model(
     assert tags(root)["evalhub.framework_version"] == "0.8.1"
 
     # What was recorded is what GuideLLM measured, request by request, in its kept report.
-    (report,) = sorted((root / ".evalhub").rglob("output/benchmarks.json"))
+    (report,) = sorted((root / ".evalhub" / "artifacts").rglob("output/benchmarks.json"))
     requests = json.loads(report.read_text())["benchmarks"][-1]["requests"]["successful"]
     assert len(requests) == recorded["requests_successful"]  # every request kept
 

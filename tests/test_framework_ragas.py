@@ -128,7 +128,7 @@ def test_apply_scores_recorded_answers_with_the_real_judge_and_embedder(
         # Every recorded mean is the mean of the per-row scores kept in samples.jsonl, over the
         # rows that were scored; the judged/unjudged counts are those rows' counts.
         for run in runs.values():
-            rows = [json.loads(line) for line in run.artifacts["samples.jsonl"].open()]
+            rows = [json.loads(x) for x in run.artifacts["samples.jsonl"].read_text().splitlines()]
             assert len(rows) == len(ROWS)
             for name in ("rouge_score", "bleu_score", "semantic_similarity",
                          "response_groundedness", "faithfulness"):  # fmt: skip
