@@ -19,7 +19,7 @@ from typing import Any, ClassVar
 import pytest
 
 from evalhub.adapters.frameworks import load_adapter
-from evalhub.adapters.frameworks.base import requirement_name
+from evalhub.adapters.frameworks.embeddings import requirement_name
 from evalhub.adapters.frameworks.mteb import (
     DRIVER,
     KEY_VARIABLE,

@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from evalhub import __version__
-from evalhub.adapters.frameworks.base import output_dir, read_jsonl, succeeded
+from evalhub.adapters.frameworks.base import dataset_rows, output_dir, succeeded
 from evalhub.adapters.openai_client import OpenAIClient, RetryPolicy, api_key
 from evalhub.core.errors import UnitError
 from evalhub.core.job import JobResults, JobSpec, JobStatusUpdate
@@ -22,16 +22,12 @@ DEFAULT_TEMPLATE_NO_CONTEXT = "{question}"
 
 
 def load_rows(path: Path, limit: int | None) -> list[dict[str, Any]]:
-    rows = []
-    for number, row in read_jsonl(path):
+    def question(number: int, row: dict[str, Any]) -> dict[str, Any]:
         if not (row.get("question") or row.get("prompt")):
             raise UnitError(f"{path}:{number}: a row needs a `question` or `prompt`")
-        rows.append(row)
-        if limit is not None and len(rows) >= limit:
-            break
-    if not rows:
-        raise UnitError(f"{path} holds no rows")
-    return rows
+        return row
+
+    return dataset_rows(path, limit, question)
 
 
 def render_prompt(row: dict[str, Any], template: str | None) -> str:

@@ -11,7 +11,6 @@ from typing import Any
 
 from evalhub.adapters.environments import packages
 from evalhub.adapters.frameworks.base import (
-    Settings,
     output_dir,
     python,
     succeeded,
@@ -19,6 +18,7 @@ from evalhub.adapters.frameworks.base import (
     write_json,
 )
 from evalhub.adapters.frameworks.runner import Driver, driver_environment, run_driver
+from evalhub.adapters.frameworks.settings import Settings
 from evalhub.adapters.openai_client import api_key
 from evalhub.core.errors import UnitError
 from evalhub.core.job import JobResults, JobSpec, JobStatusUpdate

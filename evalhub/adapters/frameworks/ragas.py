@@ -13,18 +13,16 @@ from typing import Any, Literal
 from pydantic import JsonValue
 
 from evalhub.adapters.frameworks.base import (
-    Embeddings,
-    Settings,
-    embeddings_source,
+    dataset_rows,
     output_dir,
     python,
-    read_jsonl,
     read_output,
-    required_package,
     succeeded,
     write_json,
 )
+from evalhub.adapters.frameworks.embeddings import Embeddings, embeddings_source, required_package
 from evalhub.adapters.frameworks.runner import Driver, driver_environment, run_driver
+from evalhub.adapters.frameworks.settings import Settings
 from evalhub.adapters.openai_client import api_key
 from evalhub.core.errors import UnitError
 from evalhub.core.job import JobResults, JobSpec, JobStatusUpdate
@@ -184,10 +182,11 @@ def _field(row: dict[str, Any], name: str) -> Any:
 
 def load_rows(path: Path, limit: int | None, needed: set[str]) -> list[dict[str, Any]]:
     """The rows under RAGAS's field names, with every field a requested metric needs."""
-    rows: list[dict[str, Any]] = []
-    for number, raw in read_jsonl(path):
+    wanted = [n for n in FIELDS if n in needed or n == "user_input"]
+
+    def ragas_row(number: int, raw: dict[str, Any]) -> dict[str, Any]:
         row: dict[str, Any] = {}
-        for name in [n for n in FIELDS if n in needed or n == "user_input"]:
+        for name in wanted:
             value = _field(raw, name)
             if name in LISTS and isinstance(value, str):
                 value = [value]
@@ -205,12 +204,9 @@ def load_rows(path: Path, limit: int | None, needed: set[str]) -> list[dict[str,
                 kind = "a list of strings" if name in LISTS else "a string"
                 raise UnitError(f"{path}:{number}: `{FIELDS[name][0]}` must be {kind}")
             row[name] = value
-        rows.append(row)
-        if limit is not None and len(rows) >= limit:
-            break
-    if not rows:
-        raise UnitError(f"{path} holds no rows")
-    return rows
+        return row
+
+    return dataset_rows(path, limit, ragas_row)
 
 
 # -- judge and embeddings -------------------------------------------------------------------------
