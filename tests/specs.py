@@ -61,6 +61,25 @@ spec:
   gates: {min_score: 0.7, benchmarks: {faq: 0.8}}
 """
 BASE = [MODEL, PROVIDER, COLLECTION, EVALUATION]
+# Embedding Models for the adapters that embed text (mteb, ragas).
+PACKAGE_EMBEDDER = """
+apiVersion: evalhub.dev/v1
+kind: Model
+metadata: {name: embedder}
+spec:
+  type: embedding
+  local: {package: GT_all.MiniLM-L6-v2}
+  revision: all-minilm-l6-v2
+"""
+PATH_EMBEDDER = """
+apiVersion: evalhub.dev/v1
+kind: Model
+metadata: {name: embedder}
+spec:
+  type: embedding
+  local: {path: models/minilm}
+  revision: v1
+"""
 
 
 def docs(*texts: str, file: str = "evals/specs.yaml") -> list[SourceDocument]:

@@ -31,29 +31,22 @@ from evalhub.adapters.frameworks.mteb import (
 )
 from evalhub.core.errors import UnitError
 from evalhub.core.job import JobResults, JobSpec
-from tests.specs import StatusRecorder, fake_environment, framework_job, gone, seen, set_mode
+from tests.specs import (
+    PACKAGE_EMBEDDER,
+    PATH_EMBEDDER,
+    StatusRecorder,
+    fake_environment,
+    framework_job,
+    gone,
+    seen,
+    set_mode,
+)
 
 DATA = Path(__file__).parent / "data" / "mteb"
 DIGEST = "sha256:" + "1" * 64
 
-PACKAGE_MODEL = """
-apiVersion: evalhub.dev/v1
-kind: Model
-metadata: {name: embedder}
-spec:
-  type: embedding
-  local: {package: GT_all.MiniLM-L6-v2}
-  revision: all-minilm-l6-v2
-"""
-PATH_MODEL = """
-apiVersion: evalhub.dev/v1
-kind: Model
-metadata: {name: embedder}
-spec:
-  type: embedding
-  local: {path: models/minilm}
-  revision: v1
-"""
+PACKAGE_MODEL = PACKAGE_EMBEDDER
+PATH_MODEL = PATH_EMBEDDER
 ENDPOINT_MODEL = """
 apiVersion: evalhub.dev/v1
 kind: Model

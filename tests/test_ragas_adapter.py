@@ -26,7 +26,14 @@ from evalhub.adapters.frameworks.ragas import (
 )
 from evalhub.core.errors import UnitError
 from evalhub.core.job import JobResults, JobSpec
-from tests.specs import StatusRecorder, fake_environment, framework_job, seen
+from tests.specs import (
+    PACKAGE_EMBEDDER,
+    PATH_EMBEDDER,
+    StatusRecorder,
+    fake_environment,
+    framework_job,
+    seen,
+)
 
 DATA = Path(__file__).parent / "data" / "ragas"
 DIGEST = "sha256:" + "1" * 64
@@ -46,24 +53,7 @@ ROWS = [
     {"question": "Can I get store credit?", "contexts": ["R5: store credit."], "answer": "Yes."},
 ]
 
-EMBEDDER = """
-apiVersion: evalhub.dev/v1
-kind: Model
-metadata: {name: embedder}
-spec:
-  type: embedding
-  local: {package: GT_all.MiniLM-L6-v2}
-  revision: all-minilm-l6-v2
-"""
-PATH_EMBEDDER = """
-apiVersion: evalhub.dev/v1
-kind: Model
-metadata: {name: embedder}
-spec:
-  type: embedding
-  local: {path: models/minilm}
-  revision: v1
-"""
+EMBEDDER = PACKAGE_EMBEDDER
 ENDPOINT_EMBEDDER = """
 apiVersion: evalhub.dev/v1
 kind: Model

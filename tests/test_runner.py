@@ -20,10 +20,11 @@ from tests import (
     test_garak_adapter,
     test_guidellm_adapter,
     test_lighteval_adapter,
+    test_lm_eval_adapter,
     test_mteb_adapter,
     test_ragas_adapter,
 )
-from tests.specs import StatusRecorder, fake_environment, framework_job, gone, seen
+from tests.specs import StatusRecorder, fake_environment, gone, seen
 
 SECRETS = {
     "EVALHUB_SIGNING_KEY": "-----BEGIN EC PRIVATE KEY----- MHcCAQEEI",
@@ -31,40 +32,9 @@ SECRETS = {
     "EVALHUB_REGISTRY_PASSWORD": "registry-password-9b2d",
     "AWS_SECRET_ACCESS_KEY": "aws-secret-0f3a",
 }
-LM_EVAL = """
-apiVersion: evalhub.dev/v1
-kind: Model
-metadata: {name: assistant}
-spec:
-  endpoint: {url: "http://127.0.0.1:9/v1", api: completions, served_name: m, api_key_env: LM_KEY}
-  revision: v1
----
-apiVersion: evalhub.dev/v1
-kind: Provider
-metadata: {name: lm-eval}
-spec:
-  adapter: lm-eval
-  requirements: ["lm-eval[api]==0.4.13"]
-  benchmarks:
-    - {id: gen, primary_metric: exact_match}
----
-apiVersion: evalhub.dev/v1
-kind: Evaluation
-metadata: {name: harness}
-spec:
-  model: assistant
-  benchmarks:
-    - {provider: lm-eval, benchmark: gen}
-"""
-
-
-def lm_eval_job(tmp_path: Path, env: Path) -> JobSpec:
-    return framework_job(tmp_path, *LM_EVAL.split("---"), environment=env)
-
-
 # adapter -> (its unit's job with the environment at `env` (tmp/env), the variable its Model names)
 JOBS: dict[str, tuple[Callable[[Path, Path], JobSpec], str]] = {
-    "lm-eval": (lm_eval_job, "LM_KEY"),
+    "lm-eval": (lambda tmp, env: test_lm_eval_adapter.make_job(tmp), "LM_KEY"),
     "garak": (lambda tmp, env: test_garak_adapter.make_job(tmp), "GARAK_TEST_KEY"),
     "guidellm": (lambda tmp, env: test_guidellm_adapter.make_job(tmp), "GUIDELLM_KEY"),
     "lighteval": (lambda tmp, env: test_lighteval_adapter.make_job(tmp, environment=env),
