@@ -6,14 +6,13 @@ from __future__ import annotations
 
 import json
 import os
-import sqlite3
 import statistics
 from pathlib import Path
 
 import pytest
 
 from tests.conftest import run_cli
-from tests.project import unit_runs
+from tests.project import recorded_units, unit_runs
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
@@ -52,36 +51,6 @@ spec:
 """
 
 
-def metrics(root: Path) -> dict[str, float]:
-    db = sqlite3.connect(root / ".evalhub" / "mlflow.db")
-    try:
-        rows = db.execute(
-            """
-            SELECT m.key, m.value FROM metrics m
-            JOIN tags n ON n.run_uuid = m.run_uuid AND n.key = 'evalhub.name' AND n.value = ?
-            """,
-            ("latency/p95",),
-        ).fetchall()
-    finally:
-        db.close()
-    return {key: float(value) for key, value in rows}
-
-
-def tags(root: Path) -> dict[str, str]:
-    db = sqlite3.connect(root / ".evalhub" / "mlflow.db")
-    try:
-        rows = db.execute(
-            """
-            SELECT t.key, t.value FROM tags t
-            JOIN tags n ON n.run_uuid = t.run_uuid AND n.key = 'evalhub.name' AND n.value = ?
-            """,
-            ("latency/p95",),
-        ).fetchall()
-    finally:
-        db.close()
-    return dict(rows)
-
-
 def test_guidellm_latency_on_the_real_model(
     live_model: str, live_tokenizer: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -96,7 +65,8 @@ def test_guidellm_latency_on_the_real_model(
     assert "Traceback" not in result.output
     assert [(name, status) for name, _, status in unit_runs(root)] == [("latency/p95", "FINISHED")]
 
-    recorded = metrics(root)
+    run = recorded_units(root)["latency/p95"]
+    recorded = run.metrics
     # GuideLLM 0.8.1's scheduler now and then ends a max_requests run one request early on a
     # loaded machine (seen in CI: 2 of 3 recorded, none errored): what it measured is recorded.
     assert 2 <= recorded["requests_successful"] <= 3
@@ -105,10 +75,10 @@ def test_guidellm_latency_on_the_real_model(
         recorded["requests_successful"] + recorded["requests_incomplete"]
     )
     assert recorded["prompt_tokens_mean"] == pytest.approx(16, abs=2)
-    assert tags(root)["evalhub.framework_version"] == "0.8.1"
+    assert run.tags["evalhub.framework_version"] == "0.8.1"
 
     # What was recorded is what GuideLLM measured, request by request, in its kept report.
-    (report,) = sorted((root / ".evalhub" / "artifacts").rglob("output/benchmarks.json"))
+    report = run.artifacts["benchmarks.json"]
     requests = json.loads(report.read_text())["benchmarks"][-1]["requests"]["successful"]
     assert len(requests) == recorded["requests_successful"]  # every request kept
 
