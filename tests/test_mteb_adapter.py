@@ -419,8 +419,9 @@ def test_driver_failures_are_unit_errors(
 def test_a_driver_that_hangs_times_out_and_leaves_no_worker_behind(
     tmp_path: Path, fake_env: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    with pytest.raises(UnitError, match="timed out after 1 s"):
-        run_fake(tmp_path, fake_env, "hang", monkeypatch, timeout=1)
+    # 3 s: time for the fake to start its worker on a loaded machine
+    with pytest.raises(UnitError, match="timed out after 3 s"):
+        run_fake(tmp_path, fake_env, "hang", monkeypatch, timeout=3)
     worker = int((tmp_path / "out" / "worker.pid").read_text())
     assert gone(worker)
 

@@ -5,6 +5,8 @@ an error while watching or an interrupt stops the driver's whole process group."
 from __future__ import annotations
 
 import os
+import signal
+import subprocess
 import sys
 import time
 from collections.abc import Callable
@@ -104,7 +106,7 @@ def driver(tmp_path: Path, mode: str, timeout: float = 30, **more: object) -> Dr
 
 
 def worker(tmp_path: Path) -> int:
-    deadline = time.monotonic() + 10
+    deadline = time.monotonic() + 30  # a loaded machine starts pythons slowly
     while not (tmp_path / "worker.pid").exists() and time.monotonic() < deadline:
         time.sleep(0.02)
     return int((tmp_path / "worker.pid").read_text())
@@ -130,6 +132,32 @@ def test_an_interrupt_kills_the_whole_process_group(tmp_path: Path) -> None:
     with pytest.raises(KeyboardInterrupt):
         run_driver(driver(tmp_path, "hang", watch=interrupt, poll=0.05))
     assert gone(worker(tmp_path))
+
+
+def test_a_sigterm_to_the_unit_process_stops_the_drivers_group(tmp_path: Path) -> None:
+    """The local executor stops a unit with SIGTERM to run-unit's process group, which the
+    driver (its own group) is not in: run-unit stops the driver's group, then dies of it."""
+    script = tmp_path / "driver.py"
+    script.write_text(WORKER)
+    unit = tmp_path / "unit.py"
+    unit.write_text(
+        "import os, sys\n"
+        "from pathlib import Path\n"
+        "from evalhub.adapters.frameworks.runner import Driver, run_driver\n"
+        f"tmp = Path({str(tmp_path)!r})\n"
+        "cmd = [sys.executable, str(tmp / 'driver.py'), str(tmp / 'worker.pid'), 'hang']\n"
+        "run_driver(Driver('fake', cmd, tmp, dict(os.environ), tmp / 'driver.log', 60))\n"
+        "print('not reached')\n"
+    )
+    with subprocess.Popen([sys.executable, str(unit)], stdout=subprocess.PIPE, text=True) as proc:
+        try:
+            pid = worker(tmp_path)
+            proc.send_signal(signal.SIGTERM)
+            out, _ = proc.communicate(timeout=30)
+        finally:
+            proc.kill()
+    assert proc.returncode == -signal.SIGTERM and "not reached" not in out
+    assert gone(pid)
 
 
 def test_a_watch_error_stops_the_driver(tmp_path: Path) -> None:

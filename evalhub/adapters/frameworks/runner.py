@@ -8,8 +8,10 @@ import os
 import re
 import signal
 import subprocess
+import threading
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -101,9 +103,10 @@ class Driver:
 
 def run_driver(driver: Driver) -> Finished:
     """Run the driver in its own process group, stdout and stderr into its log. On a timeout,
-    an error from `watch`, or an interrupt, the whole group is stopped (SIGTERM, a short grace,
-    SIGKILL), so no worker process is left behind to load the endpoint; so are any stragglers
-    of a driver that exits by itself."""
+    an error from `watch`, an interrupt, or a SIGTERM to this process (the executor stopping
+    the unit), the whole group is stopped (SIGTERM, a short grace, SIGKILL), so no worker
+    process is left behind to load the endpoint; so are any stragglers of a driver that exits
+    by itself."""
     deadline = time.monotonic() + driver.timeout
     with driver.log.open("wb") as log:
         proc = subprocess.Popen(
@@ -111,10 +114,39 @@ def run_driver(driver: Driver) -> Finished:
             stdin=subprocess.DEVNULL, start_new_session=True,
         )  # fmt: skip
         try:
-            code = _wait(proc, driver, deadline)
-        finally:
-            stop_group(proc)
+            with _sigterm_raises():
+                try:
+                    code = _wait(proc, driver, deadline)
+                finally:
+                    stop_group(proc)
+        except _Terminated:
+            # The driver is gone; now what SIGTERM was going to do to this process.
+            os.kill(os.getpid(), signal.SIGTERM)
+            raise
     return Finished(driver.name, code, driver.log)
+
+
+class _Terminated(BaseException):
+    """SIGTERM arrived while a driver ran."""
+
+
+@contextmanager
+def _sigterm_raises() -> Iterator[None]:
+    """SIGTERM raises _Terminated meanwhile: the driver leads its own process group, so a
+    signal to ours (the local executor's) would not reach it, and by default this process
+    would die without stopping it."""
+    if threading.current_thread() is not threading.main_thread():
+        yield  # only the main thread may set handlers; its caller's handler stands
+        return
+
+    def terminated(signum: int, frame: object) -> None:
+        raise _Terminated
+
+    previous = signal.signal(signal.SIGTERM, terminated)
+    try:
+        yield
+    finally:  # None: a handler not set from Python, which cannot be put back; the default is
+        signal.signal(signal.SIGTERM, signal.SIG_DFL if previous is None else previous)
 
 
 def _wait(proc: subprocess.Popen[bytes], driver: Driver, deadline: float) -> int:
@@ -136,10 +168,12 @@ def _wait(proc: subprocess.Popen[bytes], driver: Driver, deadline: float) -> int
 def stop_group(proc: subprocess.Popen[bytes], grace: float | None = None) -> None:
     """Stop every process of `proc`'s group (it leads one: start_new_session) and reap it."""
     _signal_group(proc.pid, signal.SIGTERM)
-    with contextlib.suppress(subprocess.TimeoutExpired):
-        proc.wait(timeout=GRACE_SECONDS if grace is None else grace)
-    _signal_group(proc.pid, signal.SIGKILL)  # what ignored SIGTERM, and the leader's children
-    proc.wait()
+    try:
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            proc.wait(timeout=GRACE_SECONDS if grace is None else grace)
+    finally:  # even when a second interrupt cuts the grace short
+        _signal_group(proc.pid, signal.SIGKILL)  # what ignored SIGTERM, the leader's children
+        proc.wait()
 
 
 def _signal_group(pgid: int, sig: signal.Signals) -> None:
