@@ -18,7 +18,7 @@ from typing import Any
 
 import pytest
 
-from evalhub.app.gitops import gate
+from evalhub.app.gate import gate
 from evalhub.app.project import load_project
 from evalhub.core.ledger import parse, render
 from tests.conftest import Result, run_cli

@@ -5,15 +5,11 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from evalhub.core.gitops import (
-    loosened,
-    parse_duration,
-    record_differences,
-    recorded_thresholds,
-    regression,
-)
+from evalhub.core.attested import record_differences
+from evalhub.core.gate import parse_duration, regression
 from evalhub.core.ledger import LedgerEntry
 from evalhub.core.result import ResultRecord
+from evalhub.core.thresholds import loosened, recorded_thresholds
 from tests.test_ledger import entry_data
 
 
