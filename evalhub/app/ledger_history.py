@@ -56,18 +56,29 @@ def since_commit(project: Project, since: str | None) -> str | None:
     return commit
 
 
+def read_entry(text: str, where: str) -> LedgerEntry:
+    """The one reader of ledger files: a file that is not a valid entry (a benchmark listed
+    twice included) is a LedgerError naming the first problem and its field path."""
+    try:
+        return parse(text)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        path = ".".join(str(p) for p in first["loc"])
+        message = str(first["msg"]).removeprefix("Value error, ")
+        raise LedgerError(
+            f"{where} is not a ledger entry: {path}: {message}" if path else f"{where}: {message}",
+            "`evalhub apply` writes ledger files; restore this one from git history",
+        ) from exc
+
+
 def read_revision(project: Project, path: str, revision: Revision) -> LedgerRevision:
     text = show_file(project.root, revision.commit, f"./{path}")
     if text is None:
         return LedgerRevision(revision, path, None, DELETED)
     try:
-        return LedgerRevision(revision, path, parse(text))
-    except ValidationError as exc:
-        first = exc.errors()[0]
-        where = ".".join(str(p) for p in first["loc"])
-        return LedgerRevision(
-            revision, path, None, f"the ledger file is not a ledger entry: {where}: {first['msg']}"
-        )
+        return LedgerRevision(revision, path, read_entry(text, "the ledger file"))
+    except LedgerError as exc:
+        return LedgerRevision(revision, path, None, exc.message)
 
 
 def ledger_history(
@@ -88,7 +99,9 @@ def current_entry(project: Project, evaluation: str) -> LedgerEntry:
             f"no ledger entry for {evaluation!r} ({path.relative_to(project.root)})",
             "`evalhub apply` writes it; check the evaluation's name",
         )
+    shown = path.relative_to(project.root).as_posix()
     try:
-        return parse(path.read_text(encoding="utf-8"))
-    except (ValidationError, OSError, UnicodeDecodeError) as exc:
-        raise LedgerError(f"{path.relative_to(project.root)} is not a ledger entry: {exc}") from exc
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise LedgerError(f"{shown} is not a ledger entry: {exc}") from exc
+    return read_entry(text, shown)
