@@ -113,17 +113,47 @@ def commit_paths(
     args = [*options, "commit", "--only", "--file=-", "--cleanup=strip"]
     if sign:
         args.append("-S")
-    _run(
-        root,
-        [*args, "--", *paths],
-        "could not commit the ledger",
-        "check the signing key (`--signing-key`, git's user.signingkey) and git's user.name and "
-        "user.email"
-        if sign
-        else "check git's user.name and user.email",
-        stdin=message,
-    )
+    try:
+        _run(root, [*args, "--", *paths], "could not commit the ledger", stdin=message)
+    except LedgerError as exc:
+        raise LedgerError(exc.message, _commit_hint(root, exc.message, sign)) from exc
     return _run(root, ["rev-parse", "--verify", "HEAD"], "could not read the new commit")
+
+
+PENDING = (
+    "the ledger files stay written and staged; the next `evalhub apply --commit` commits them "
+    "without running anything"
+)
+
+
+def _commit_hint(root: Path, said: str, sign: bool) -> str:
+    """Why `git commit` failed, as far as can be told: git names a missing identity or a bad
+    signing key itself; a hook that refuses prints only its own output."""
+    if "identity" in said or "user.email" in said or "user.name" in said:
+        return f"set git's user.name and user.email; {PENDING}"
+    hooks = commit_hooks(root)
+    if hooks and not (sign and "sign" in said.lower()):
+        return (
+            f"the repository's {' and '.join(hooks)} hook refused the commit (its output is "
+            f"above): fix what it reports, or let it accept the ledger files; {PENDING}"
+        )
+    if sign:
+        return (
+            "check the signing key (`--signing-key`, git's user.signingkey) and git's user.name "
+            f"and user.email; {PENDING}"
+        )
+    return f"check git's user.name and user.email; {PENDING}"
+
+
+def commit_hooks(root: Path) -> list[str]:
+    """The hooks that can refuse a commit and are installed (git's hooks directory, or
+    core.hooksPath)."""
+    where = _git(root, "rev-parse", "--git-path", "hooks")
+    if where is None:
+        return []
+    directory = Path(where) if Path(where).is_absolute() else root / where
+    names = ("pre-commit", "prepare-commit-msg", "commit-msg")
+    return [n for n in names if os.access(directory / n, os.X_OK) and (directory / n).is_file()]
 
 
 PUSH_ATTEMPTS = 3

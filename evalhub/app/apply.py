@@ -144,6 +144,7 @@ def apply(
             current = make_project_plan(project, options.names, store, publishing)
         report = ApplyReport(current.plan)
         if not any(a.action in RUNNABLE for a in current.plan.actions):
+            report.ledger_commit = commit_entries(project, [], options.ledger, current.plan)
             return report
         if not options.confirm(current.plan):
             raise Aborted("apply cancelled; nothing was run")
@@ -160,7 +161,7 @@ def apply(
                 for e in report.evaluations
                 if e.ledger is not None and e.ledger_entry is not None
             ]
-            report.ledger_commit = commit_entries(project, written, options.ledger)
+            report.ledger_commit = commit_entries(project, written, options.ledger, current.plan)
         return report
 
 
