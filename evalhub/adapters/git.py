@@ -228,6 +228,32 @@ def file_revisions(root: Path, path: str, since: str | None = None) -> list[Revi
     return list(reversed(revisions))
 
 
+@dataclass(frozen=True)
+class CommitChange:
+    """A commit, its parents, and the files it changed relative to its first parent (paths
+    relative to root; empty for a merge, which git lists without a diff)."""
+
+    commit: str
+    parents: tuple[str, ...]
+    paths: tuple[str, ...]
+
+
+def commit_changes(root: Path, since: str | None = None) -> list[CommitChange]:
+    """Every commit reachable from HEAD (after `since`), oldest first, with what it changed."""
+    spec = f"{since}..HEAD" if since else "HEAD"
+    out = _run(
+        root,
+        ["log", "--reverse", "--format=%x00%H %P", "--name-only", "--relative", spec],
+        "could not read the repository's history",
+    )
+    changes = []
+    for record in out.split("\x00")[1:]:
+        header, *names = record.strip("\n").split("\n")
+        commit, *parents = header.split()
+        changes.append(CommitChange(commit, tuple(parents), tuple(n for n in names if n)))
+    return changes
+
+
 def ledger_paths(root: Path, directory: str) -> list[str]:
     """Every `<directory>/*.json` path that any commit reachable from HEAD ever held."""
     out = _git(root, "log", "--format=", "--name-only", "--relative", "HEAD", "--", directory)

@@ -4,7 +4,13 @@ For every revision of `<ledger.dir>/<evaluation>.json` (after `since`): (a) the 
 recomputed from the specs as they were at the recorded spec commit, (b) the signed result
 verified in the registry or layout, (c) the ledger equal to what was attested, (d) the ledger
 commit signed by an allowed signer when `ledger.require_signed_commits`, (e) no threshold
-loosened after the result (by the next result, or by the specs at HEAD).
+loosened after the result (by the next result, or by the specs at HEAD). The result's
+signature and the ledger commit's are checked against what was trusted at that revision (the
+keys and allowed signers of its evalhub.yaml), unless `--key` names the keys for all.
+
+Besides the revisions, every commit that changed the trust settings or loosened a Policy is a
+finding of its own, accepted only when signed by the previous trust root (see
+evalhub.core.trust and evalhub.app.trust_history).
 """
 
 from __future__ import annotations
@@ -27,6 +33,7 @@ from evalhub.app.ledger_history import (
 )
 from evalhub.app.project import Project
 from evalhub.app.specs_at_commits import SpecsAtCommits, specs_at_commits
+from evalhub.app.trust_history import TrustAtCommits, trust_findings
 from evalhub.app.verifications import Verifications
 from evalhub.app.verify import Verification
 from evalhub.core.attested import record_differences
@@ -37,6 +44,7 @@ from evalhub.core.fingerprint import FINGERPRINT_VERSION, evaluation_fingerprint
 from evalhub.core.ledger import LedgerEntry
 from evalhub.core.resolved import ResolvedEvaluation
 from evalhub.core.thresholds import loosened, recorded_thresholds, spec_thresholds
+from evalhub.core.trust import TrustSettings
 
 
 def audit(
@@ -50,7 +58,6 @@ def audit(
     root = project.root
     head = head_commit(root)
     after = since_commit(project, since)
-    verifier = Verifications(project, key_files, insecure)
     rows: list[AuditRow] = []
     settings = project.config.ledger
     allowed = root / settings.allowed_signers if settings.allowed_signers else None
@@ -61,6 +68,9 @@ def audit(
         )
     report = AuditReport(rows, since, head)
     with specs_at_commits(project) as specs:
+        trust = TrustAtCommits(project, specs, specs.workdir / "trust")
+        verifier = _RevisionVerifier(project, trust, key_files, insecure)
+        report.findings = trust_findings(project, trust, after)
         head_specs = specs.at(head) if head else "no HEAD"
         for path in ledger_paths(root, settings.dir):
             revisions = [read_revision(project, path, r) for r in file_revisions(root, f"./{path}")]
@@ -70,20 +80,49 @@ def audit(
                     continue
                 later = next((r.entry for r in revisions[index + 1 :] if r.entry), None)
                 rows.append(
-                    _audit_revision(project, specs, verifier, revision, later, head_specs, allowed)
+                    _audit_revision(project, specs, verifier, revision, later, head_specs, trust)
                 )
     rows.sort(key=lambda r: (r.time, r.path))
     return report
 
 
+class _RevisionVerifier:
+    """`verify_result` with the keys trusted at each revision, once per key set and result;
+    with `--key` files, those keys for every revision."""
+
+    def __init__(
+        self,
+        project: Project,
+        trust: TrustAtCommits,
+        key_files: list[Path] | None,
+        insecure: bool | None,
+    ) -> None:
+        self.project, self.trust, self.insecure = project, trust, insecure
+        self._given = Verifications(project, key_files, insecure) if key_files else None
+        self._by_keys: dict[object, Verifications] = {}
+
+    def __call__(self, commit: str, reference: str) -> Verification | str:
+        """The verification, or why no key was trusted at `commit`."""
+        if self._given is not None:
+            return self._given(reference)
+        files = self.trust.key_files(commit)
+        if isinstance(files, str):
+            return files
+        settings = self.trust.settings(commit)
+        keys = settings.keys if isinstance(settings, TrustSettings) else commit
+        if keys not in self._by_keys:
+            self._by_keys[keys] = Verifications(self.project, files, self.insecure)
+        return self._by_keys[keys](reference)
+
+
 def _audit_revision(
     project: Project,
     specs: SpecsAtCommits,
-    verify: Verifications,
+    verify: _RevisionVerifier,
     revision: LedgerRevision,
     later: LedgerEntry | None,
     head_specs: dict[str, ResolvedEvaluation] | str,
-    allowed: Path | None,
+    trust: TrustAtCommits,
 ) -> AuditRow:
     name = Path(revision.path).stem
     row = AuditRow(revision.revision.commit, revision.revision.time, revision.path, name)
@@ -106,8 +145,12 @@ def _audit_revision(
     if entry.publication.result is None:
         row.findings.append(failed("attestation", "the result was not signed and published"))
     else:
-        verification = verify(entry.publication.result)
-        row.findings.append(_attestation_check(entry, verification))
+        verified = verify(revision.revision.commit, entry.publication.result)
+        if isinstance(verified, str):
+            row.findings.append(failed("attestation", verified))
+        else:
+            verification = verified
+            row.findings.append(_attestation_check(entry, verification))
     if verification is not None and verification.record is not None:
         differences = record_differences(entry, verification.record)
         row.findings.append(
@@ -117,7 +160,8 @@ def _audit_revision(
         )
     else:
         row.findings.append(skipped("scores", "no attested result to compare with"))
-    row.findings.append(_signature_check(project, revision.revision.commit, allowed))
+    commit = revision.revision.commit
+    row.findings.append(_signature_check(project, commit, trust.allowed_signers(commit)))
     row.findings.append(_threshold_check(entry, later, head_specs))
     return row
 

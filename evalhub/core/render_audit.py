@@ -33,17 +33,32 @@ def _audit_failures(report: AuditReport) -> list[str]:
             if finding.ok is False:
                 where = f"{row.commit[:12]} {row.evaluation}"
                 lines.append(f"{where}: {finding.check}: {finding.detail}")
+    lines += [f"{f.check}: {f.detail}" for _, f in report.findings if f.ok is False]
     return lines
+
+
+def _accepted_changes(report: AuditReport) -> list[str]:
+    return [f"{f.check}: {f.detail}" for _, f in report.findings if f.ok]
 
 
 def _audit_summary(report: AuditReport) -> str:
     bad = sum(1 for r in report.rows if not r.ok)
     scope = f" since {report.since}" if report.since else ""
     if not report.rows:
-        return f"Audit: no ledger revisions{scope}."
+        rows = f"no ledger revisions{scope}"
+    elif bad:
+        rows = f"{bad} of {len(report.rows)} ledger revisions{scope} do not hold"
+    else:
+        rows = f"all {len(report.rows)} ledger revisions{scope} hold"
+    unsigned = sum(1 for _, f in report.findings if f.ok is False)
+    if unsigned:
+        changes = (
+            f"{unsigned} change{'s' if unsigned != 1 else ''} to the trust settings or Policies"
+        )
+        return f"Audit FAILED: {rows}; {changes} not signed by the previous trust root."
     if bad:
-        return f"Audit FAILED: {bad} of {len(report.rows)} ledger revisions{scope} do not hold."
-    return f"Audit passed: all {len(report.rows)} ledger revisions{scope} hold."
+        return f"Audit FAILED: {rows}."
+    return f"Audit passed: {rows}." if report.rows else f"Audit: {rows}."
 
 
 def audit_text(report: AuditReport) -> str:
@@ -52,6 +67,9 @@ def audit_text(report: AuditReport) -> str:
     failures = _audit_failures(report)
     if failures:
         lines += ["", *failures]
+    accepted = _accepted_changes(report)
+    if accepted:
+        lines += ["", "Accepted changes to the trust settings:", *(f"  {a}" for a in accepted)]
     return "\n".join([*lines, "", _audit_summary(report)]).lstrip("\n")
 
 
@@ -66,6 +84,9 @@ def audit_markdown(report: AuditReport) -> str:
     failures = _audit_failures(report)
     if failures:
         lines += ["", *(f"- {md(f)}" for f in failures)]
+    accepted = _accepted_changes(report)
+    if accepted:
+        lines += ["", "Accepted changes to the trust settings:", *(f"- {md(a)}" for a in accepted)]
     return "\n".join(lines) + "\n"
 
 
@@ -89,6 +110,7 @@ def audit_json(report: AuditReport) -> str:
                 }
                 for r in report.rows
             ],
+            "trust": [{"commit": commit, **f.as_dict()} for commit, f in report.findings],
         },
         indent=2,
     )
