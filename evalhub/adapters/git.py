@@ -243,7 +243,15 @@ def commit_changes(root: Path, since: str | None = None) -> list[CommitChange]:
     spec = f"{since}..HEAD" if since else "HEAD"
     out = _run(
         root,
-        ["log", "--reverse", "--format=%x00%H %P", "--name-only", "--relative", spec],
+        [
+            "log",
+            "--reverse",
+            "--format=%x00%H %P",
+            "--name-only",
+            "--no-renames",
+            "--relative",
+            spec,
+        ],
         "could not read the repository's history",
     )
     changes = []

@@ -26,7 +26,12 @@ def audit(since: str | None, keys: tuple[Path, ...], insecure: bool | None, fmt:
     they were at the recorded spec commit; the published result's signature is verified; the
     ledger's scores, gates and verdict must equal the attested ones; the commit must be signed
     by an allowed signer when ledger.require_signed_commits is set; and no threshold may have
-    been loosened after the result (by a later result or the specs at HEAD). Exit 0 when
+    been loosened after the result (by a later result or the specs at HEAD). Signatures are
+    checked against the keys and allowed signers trusted at each revision (or the --key files).
+
+    Every commit that changed the trust settings (trusted keys, allowed signers, a Policy's
+    signed_by) or loosened a Policy (an evaluation no longer required, a longer max_age) must
+    be signed by an allowed signer of its parent commit, the previous trust root. Exit 0 when
     everything holds, 2 when something does not (each finding is listed), 1 on an error.
     """
     report = run_audit(load_project(), since, list(keys) or None, insecure)
