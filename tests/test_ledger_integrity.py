@@ -271,3 +271,44 @@ def test_a_policy_losing_a_required_evaluation_fails_audit(tmp_path: Path, endpo
     assert "Policy promote max_age 30d → 90d" in finding
     text = cli(root, "audit").stdout
     assert "Audit FAILED: no ledger revisions; 1 change to the trust settings or Policies" in text
+
+
+def test_a_policy_pins_a_trusted_key_by_name_and_id(tmp_path: Path, endpoint: Any) -> None:
+    url, _ = endpoint
+    root = trusted_repo(tmp_path, url, policy("\n  signed_by: [ci]"))
+    key_id = json.loads(cli(root, "keys", "list", "--format", "json").stdout)["keys"][0]["key_id"]
+    pinned = root / "evals" / "pinned.yaml"
+    pin = f"\n  signed_by: [{{name: ci, key_id: '{key_id}'}}]"
+    pinned.write_text(policy(pin).replace("name: promote", "name: pinned"))
+    commit_all(root, "a Policy pinning ci's key id")  # a new Policy is stricter: no finding
+    applied(root)
+    result = cli(root, "gate", "--format", "json")
+    assert result.code == 0, result.stdout
+    # The name ci re-pointed at another key, in the same commit as a result that key signed.
+    forge(tmp_path, root)
+    config = root / "evalhub.yaml"
+    config.write_text(config.read_text().replace("path: evalhub.pub", "path: attacker.pub"))
+    forged_commit = commit_all(root, "evalhub: record quality")
+    result = cli(root, "gate", "--format", "json")
+    policies = {p["policy"]: p for p in json.loads(result.stdout)["policies"]}
+    assert result.code == 2 and policies["promote"]["ok"] is True  # a bare name moves
+    (row,) = policies["pinned"]["evaluations"]
+    verified = {c["check"]: c for c in row["checks"]}["verified"]
+    assert verified["ok"] is False and f"accepts only ci ({key_id})" in verified["detail"]
+    code, report = audit(root)
+    assert code == 2
+    (change,) = trust_failures(report)
+    assert change.startswith(f"trust settings changed in {forged_commit[:12]}")
+    assert "trusted key ci changed: ci (evalhub.pub" in change
+
+    # The pin is checked as written: a malformed id, an unknown name.
+    malformed = policy("\n  signed_by: [{name: ci, key_id: 'sha256:12'}]")
+    pinned.write_text(malformed.replace("name: promote", "name: pinned"))
+    result = cli(root, "validate")
+    assert result.code == 1
+    assert "pinned.yaml:8:34:" in result.output and "spec.signed_by[0].key_id" in result.output
+    unknown = policy(pin.replace("name: ci", "name: cj"))
+    pinned.write_text(unknown.replace("name: promote", "name: pinned"))
+    result = cli(root, "validate")
+    assert result.code == 1 and "spec.signed_by[0].name" in result.output
+    assert "trusted keys (evalhub.yaml signing): ci" in result.output

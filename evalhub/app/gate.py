@@ -34,6 +34,7 @@ from evalhub.core.ledger import LedgerEntry, ledger_path
 from evalhub.core.resolve import resolve
 from evalhub.core.resolved import ResolvedEvaluation
 from evalhub.core.spec import Policy
+from evalhub.core.spec.policy import accepts
 from evalhub.core.suggest import suggest
 from evalhub.core.thresholds import recorded_thresholds, spec_thresholds
 
@@ -184,10 +185,11 @@ def _accepted_signer(policy: Policy, verification: Verification) -> Finding:
     key = verification.key
     assert key is not None
     accepted = policy.spec.signed_by
-    if accepted and key.name not in accepted and key.key_id not in accepted:
+    if not accepts(accepted, key.name, key.key_id):
         return failed(
             "verified",
-            f"signed by {key.name} ({key.key_id}); the policy accepts only {', '.join(accepted)}",
+            f"signed by {key.name} ({key.key_id}); the policy accepts only "
+            + ", ".join(str(s) for s in accepted),
         )
     return passed("verified", f"signed by {key.name} ({key.key_id})")
 
