@@ -80,6 +80,12 @@ class TrustAtCommits:
             return found
         return {name: _terms(policy) for name, policy in found.items()}
 
+    def mentions_policy(self, commit: str, path: str) -> bool:
+        """Whether the file at `commit` could hold a Policy document: YAML can spell the kind
+        `Policy` only literally or through a backslash escape in a double-quoted scalar."""
+        text = show_file(self.project.root, commit, f"./{path}")
+        return text is not None and ("Policy" in text or "\\" in text)
+
     def _read_project(self, commit: str) -> Project | str:
         root = self.workdir / "settings" / commit
         root.mkdir(parents=True, exist_ok=True)
@@ -152,7 +158,7 @@ def _commit_finding(
 ) -> Finding | None:
     parent = change.parents[0]
     before = trust.settings(parent)
-    roots, policies = _touches(trust.project_at(parent), change)
+    roots, policies = _touches(trust, change)
     changes: list[str] = []
     if roots:
         changes += _root_changes(trust, change, before)
@@ -177,10 +183,12 @@ def _commit_finding(
     )
 
 
-def _touches(before: Project | str, change: CommitChange) -> tuple[bool, bool]:
+def _touches(trust: TrustAtCommits, change: CommitChange) -> tuple[bool, bool]:
     """Whether the commit may have changed (the keys and signers, the Policies): it touched
-    evalhub.yaml, a key file, the allowed-signers file, or the spec directories. A merge has
-    no file list and is always compared."""
+    evalhub.yaml, a key file or the allowed-signers file; or a spec file that mentions a
+    Policy on either side (loading every spec commit in full would make audit slow on a long
+    history). A merge has no file list and is always compared."""
+    before = trust.project_at(change.parents[0])
     if len(change.parents) > 1 or isinstance(before, str):
         return True, True
     signing, ledger = before.config.signing, before.config.ledger
@@ -189,8 +197,13 @@ def _touches(before: Project | str, change: CommitChange) -> tuple[bool, bool]:
     watched = {_normal(p) for p in watched}
     specs = [_normal(p).rstrip("/") for p in before.config.specs]
     roots = any(p in watched for p in change.paths)
+    changed_specs = [
+        p for p in change.paths if any(p == s or p.startswith(f"{s}/") or s == "." for s in specs)
+    ]
     policies = PROJECT_FILE in change.paths or any(
-        p == s or p.startswith(f"{s}/") or s in ("", ".") for p in change.paths for s in specs
+        trust.mentions_policy(commit, path)
+        for path in changed_specs
+        for commit in (change.parents[0], change.commit)
     )
     return roots, policies
 
