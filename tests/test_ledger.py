@@ -448,3 +448,27 @@ def test_a_ledger_written_but_not_committed_is_committed_by_the_next_apply(
         code, output = apply(root, "--commit")
         assert code == 0 and "recorded" not in output, output
         assert commits(root) == 2
+
+
+def test_a_ledger_left_by_a_kill_during_git_commit_is_committed_next(tmp_path: Path) -> None:
+    with fake_openai(Script(answer=answer)) as (url, script):
+        root = make_project(tmp_path / "repo", url)
+        assert run_cli("keys", "generate", cwd=root).code == 0
+        init_repo(root)
+        # git commit is killed (SIGKILL) while it runs: its hook kills it.
+        hook = root / ".git" / "hooks" / "pre-commit"
+        hook.write_text("#!/bin/sh\nkill -9 $PPID\n")
+        hook.chmod(0o755)
+        assert apply(root, "--commit")[0] == 1
+        hook.unlink()
+        assert commits(root) == 1 and (root / ".git" / "index.lock").exists()
+        generations = script.generations
+
+        code, output = apply(root, "--commit")
+        assert code == 1 and "index.lock" in output
+        assert "remove the index.lock file git names" in output
+        (root / ".git" / "index.lock").unlink()  # what the hint says, once nothing runs
+        code, output = apply(root, "--commit")
+        assert code == 0 and "recorded 1 result(s) in commit" in output, output
+        assert commits(root) == 2 and committed_files(root) == ["results/quality.json"]
+        assert script.generations == generations  # nothing ran again

@@ -106,7 +106,16 @@ def commit_paths(
     `user.signingkey`), otherwise as git's own configuration says."""
     if not paths:
         raise LedgerError("nothing to commit")
-    _run(root, ["add", "--", *paths], "could not stage the ledger files")
+    try:
+        _run(root, ["add", "--", *paths], "could not stage the ledger files")
+    except LedgerError as exc:
+        hint = PENDING
+        if "index.lock" in exc.message:  # a git killed mid-commit leaves its lock behind
+            hint = (
+                "a git process was killed mid-commit (or is still running): once none is "
+                f"running, remove the index.lock file git names; {PENDING}"
+            )
+        raise LedgerError(exc.message, hint) from exc
     options: list[str] = []
     if sign and signing_key is not None:
         options += ["-c", "gpg.format=ssh", "-c", f"user.signingkey={signing_key.resolve()}"]
