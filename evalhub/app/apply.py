@@ -107,6 +107,7 @@ def apply(
         current = _current_plan(project, options, store, publishing)
         report = ApplyReport(current.plan)
         if not any(a.action in RUNNABLE for a in current.plan.actions):
+            report.ledger_commit = commit_entries(project, [], options.ledger, current.plan)
             return report
         if not options.confirm(current.plan):
             raise Aborted("apply cancelled; nothing was run")
@@ -126,7 +127,9 @@ def apply(
             report,
         )
         if options.ledger.commit:
-            report.ledger_commit = commit_entries(project, report.written(), options.ledger)
+            report.ledger_commit = commit_entries(
+                project, report.written(), options.ledger, current.plan
+            )
         return report
 
 
