@@ -20,7 +20,8 @@ import pytest
 from evalhub.adapters.oci.references import parse_target
 from evalhub.app.keys import generate_keys
 from evalhub.app.project import Project
-from evalhub.app.publish import Published, open_store, publish_result
+from evalhub.adapters.oci.publisher import open_store
+from evalhub.app.publish import Published, publish_result
 from evalhub.app.verify import verify_result
 from evalhub.core.errors import PublishError
 from tests.conftest import run_cli
@@ -372,13 +373,15 @@ def test_a_bearer_token_from_an_environment_variable(
             registry={"target": f"oci://{host}/r", "insecure": True, "token_env": "REG_TOKEN"},
         )
         monkeypatch.setenv("REG_TOKEN", "tok-123")
-        store = open_store(project, parse_target(f"oci://{host}/r"))
+        store = open_store(parse_target(f"oci://{host}/r"), project.config.registry, project.root)
         assert store.has_blob(digest)
         assert seen[-1] == "Bearer tok-123"
 
         monkeypatch.setenv("REG_TOKEN", "expired")
         started = time.monotonic()
         with pytest.raises(PublishError, match=r"refused the credentials \(HTTP 401\)") as caught:
-            open_store(project, parse_target(f"oci://{host}/r")).has_blob(digest)
+            open_store(
+                parse_target(f"oci://{host}/r"), project.config.registry, project.root
+            ).has_blob(digest)
         assert time.monotonic() - started < GUARD
         assert "$REG_TOKEN" in caught.value.hint and "expired" not in caught.value.message

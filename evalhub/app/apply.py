@@ -25,11 +25,8 @@ from pathlib import Path
 from typing import Any
 
 from evalhub import __version__
-from evalhub.adapters.environments import EnvironmentStore, packages
-from evalhub.adapters.executors.local import LocalExecutor
-from evalhub.adapters.git import head_commit, remote_url
-from evalhub.adapters.machine import machine_facts
-from evalhub.adapters.openai_client import fetch_models
+from evalhub.app import compose
+from evalhub.app.compose import fetch_models, head_commit, machine_facts, packages, remote_url
 from evalhub.app.keys import has_signing_key
 from evalhub.app.ledger import (
     CommitOptions,
@@ -60,7 +57,7 @@ from evalhub.core.resolved import ResolvedEvaluation, ResolvedModel, ResolvedUni
 from evalhub.core.result import EvaluationResult
 from evalhub.core.scoring import EvaluationScore, score_evaluation
 from evalhub.core.state import RecordedRun
-from evalhub.ports import ExecutionEvents, Executor, StateStore
+from evalhub.ports import EnvironmentStore, ExecutionEvents, Executor, Publisher, StateStore
 
 RUNNABLE = ("create", "run", "retry", "rescore", "publish")
 BASELINE = "evalhub.baseline"  # aggregate of the last passing result, carried on every run
@@ -130,18 +127,19 @@ def apply(
     store: StateStore | None = None,
     executor: Executor | None = None,
     environments: EnvironmentStore | None = None,
+    publisher: Publisher | None = None,
 ) -> ApplyReport:
     check_can_commit(project, options.ledger)  # before anything runs
     store = store or open_state_store(project)
     publishing = options.publish and has_signing_key(project)
-    if publishing:
-        check_publish_settings(project)  # a wrong registry setting fails before any work
+    # A wrong registry setting fails before any work.
+    publisher = check_publish_settings(project, publisher) if publishing else None
     with apply_lock(project, store.uri, options.waiting):
         if options.plan_file is not None:
             saved = load_saved_plan(options.plan_file)
-            current = current_plan_for(project, saved, store, publishing)
+            current = current_plan_for(project, saved, store, publishing, publisher)
         else:
-            current = make_project_plan(project, options.names, store, publishing)
+            current = make_project_plan(project, options.names, store, publishing, publisher)
         report = ApplyReport(current.plan)
         if not any(a.action in RUNNABLE for a in current.plan.actions):
             return report
@@ -149,10 +147,10 @@ def apply(
             raise Aborted("apply cancelled; nothing was run")
         _check_executors(current)
         concurrency = options.concurrency or project.config.executors.concurrency
-        run = _Apply(project, current, store, report, options.display, publishing)
+        run = _Apply(project, current, store, report, options.display, publisher)
         run.execute(
-            executor or LocalExecutor(concurrency),
-            environments or EnvironmentStore(environment_root(project)),
+            executor or compose.local_executor(concurrency),
+            environments or compose.environment_store(environment_root(project)),
         )
         if options.ledger.commit:
             written = [
@@ -189,10 +187,10 @@ class _Apply:
         store: StateStore,
         report: ApplyReport,
         display: ExecutionEvents | None,
-        publishing: bool,
+        publisher: Publisher | None,
     ) -> None:
         self.project = project
-        self.publishing = publishing
+        self.publisher = publisher  # None: not publishing
         self.store = store
         self.report = report
         self.display = display
@@ -442,16 +440,20 @@ class _Apply:
         tags: dict[str, str] = {}
         files = [self._spec_file(evaluation.source)]
         ledger = ledger_entry(result, spec_files=files)
-        if self.publishing:
-            tags = self._publish(entry, result)
-            if entry.published is not None:
-                ledger = ledger_entry(
-                    result,
-                    spec_files=files,
-                    published=entry.published,
-                    attestation_digest=tags["evalhub.attestation.digest"],
-                    signer_key_id=tags["evalhub.signer"],
-                )
+        if self.publisher is not None:
+            tags = self._publish(entry, result, self.publisher)
+            if entry.published is None:
+                # Pending: recorded in MLflow, not in git. The ledger (and so gate and audit)
+                # only ever holds published results; the next apply publishes it, then
+                # writes and commits its entry.
+                return tags
+            ledger = ledger_entry(
+                result,
+                spec_files=files,
+                published=entry.published,
+                attestation_digest=tags["evalhub.attestation.digest"],
+                signer_key_id=tags["evalhub.signer"],
+            )
         entry.ledger = write_entry(self.project, ledger)
         entry.ledger_entry = ledger
         return tags
@@ -464,10 +466,12 @@ class _Apply:
         except ValueError:
             return source
 
-    def _publish(self, entry: EvaluationReport, result: EvaluationResult) -> dict[str, str]:
+    def _publish(
+        self, entry: EvaluationReport, result: EvaluationResult, publisher: Publisher
+    ) -> dict[str, str]:
         """Sign and publish the result; a failure leaves it recorded and pending."""
         try:
-            published = publish_result(self.project, result, self.machine)
+            published = publish_result(self.project, result, self.machine, publisher)
         except PublishError as exc:
             entry.publish_error = exc.message
             return {}

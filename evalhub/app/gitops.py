@@ -25,7 +25,7 @@ from pathlib import Path
 
 from pydantic import ValidationError
 
-from evalhub.adapters.git import (
+from evalhub.app.compose import (
     Revision,
     commit_exists,
     extract_tree,
