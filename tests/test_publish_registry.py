@@ -17,10 +17,10 @@ from typing import Any
 
 import pytest
 
+from evalhub.adapters.oci.publisher import open_store
 from evalhub.adapters.oci.references import parse_target
 from evalhub.app.keys import generate_keys
 from evalhub.app.project import Project
-from evalhub.adapters.oci.publisher import open_store
 from evalhub.app.publish import Published, publish_result
 from evalhub.app.verify import verify_result
 from evalhub.core.errors import PublishError
