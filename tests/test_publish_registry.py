@@ -19,6 +19,7 @@ import pytest
 
 from evalhub.adapters.oci.publisher import open_store
 from evalhub.adapters.oci.references import parse_target
+from evalhub.app import compose
 from evalhub.app.keys import generate_keys
 from evalhub.app.project import Project
 from evalhub.app.publish import Published, publish_result
@@ -385,3 +386,16 @@ def test_a_bearer_token_from_an_environment_variable(
             ).has_blob(digest)
         assert time.monotonic() - started < GUARD
         assert "$REG_TOKEN" in caught.value.hint and "expired" not in caught.value.message
+
+
+def test_the_plan_sees_results_missing_from_the_registry(
+    tmp_path: Path, registry: Registry
+) -> None:
+    """Publisher.missing (what the plan asks, issue 12 item 11): one HEAD per recorded result."""
+    project = registry_project(tmp_path / "project", registry)
+    kept = publish_result(project, sample_result("kept"), ENVIRONMENT)
+    lost = publish_result(project, sample_result("lost"), ENVIRONMENT)
+    publisher = compose.publisher(project)
+    assert publisher.missing({kept.digest, lost.digest}) == set()
+    registry.delete_manifest(lost.digest)
+    assert publisher.missing({kept.digest, lost.digest}) == {lost.digest}
