@@ -88,6 +88,8 @@ class OciLayout:
             held = {f"sha256:{p.name}" for p in (self.path / "blobs" / "sha256").iterdir()}
         except FileNotFoundError:
             held = set()
+        except OSError as exc:
+            raise PublishError(f"cannot read {self.display}: {exc}") from exc
         return set(digests) - held
 
     def recover(self) -> bool:

@@ -49,7 +49,7 @@ def scan(blobs: Path) -> Found:
     found = Found()
     try:
         paths = sorted(blobs.iterdir())
-    except FileNotFoundError:
+    except OSError:  # no layout yet, or not a directory: nothing to recover
         return found
     for path in paths:
         data = _manifest_bytes(path)
