@@ -112,12 +112,14 @@ def run(
 ) -> tuple[ApplyReport, Executor]:
     executor = Executor()
     options = ApplyOptions(ledger=CommitOptions(commit=commit))
-    report = apply(project, options, store, executor, NoEnvironments(), publisher)
+    seams = {"publisher": publisher} if publisher else {}  # none: the project's own target
+    report = apply(project, options, store, executor, NoEnvironments(), **seams)
     return report, executor
 
 
 def actions(project: Project, store: StateStore, publisher: Publisher | None = None) -> list[str]:
-    plan = make_project_plan(project, store=store, publisher=publisher).plan
+    seams = {"publisher": publisher} if publisher else {}
+    plan = make_project_plan(project, store=store, **seams).plan
     return [a.action for a in plan.actions]
 
 
