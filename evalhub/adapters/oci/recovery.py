@@ -33,7 +33,8 @@ from evalhub.adapters.oci.artifact import (
 )
 from evalhub.core.result import result_tag
 
-MANIFEST_LIMIT = 4 << 20  # a manifest is a few KB; bigger blobs are layers, not read
+MANIFEST_LIMIT = 256 << 10  # evalhub's manifests are a few KB; bigger blobs are layers
+MARKERS = (RESULT_TYPE.encode(), DSSE_TYPE.encode())  # cheap test before hashing and parsing
 
 
 @dataclass
@@ -81,6 +82,8 @@ def _manifest_bytes(path: Path) -> bytes | None:
             return None
         data = path.read_bytes()
     except OSError:
+        return None
+    if not any(marker in data for marker in MARKERS):
         return None
     if digest_of(data) != f"sha256:{path.name}":
         return None
