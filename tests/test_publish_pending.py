@@ -1,9 +1,9 @@
 """A result recorded but not published stays pending — in MLflow, not in the ledger — and the
 next apply publishes it without running a unit (issue 11 item 5; issue 12 items 8 and 11).
 
-In process: apply gets a scripted executor and a publisher (a fake, an unanswering registry,
-or the project's own OCI layout) through its seams; the state store is the real MLflow SQLite
-store; gate and audit are the command line's, against a real git repository.
+In process: apply gets an in-memory state store, a scripted executor and a publisher (a fake,
+an unanswering registry, or the project's own OCI layout) through its seams (tests/fakes.py);
+gate and audit are the command line's, against a real git repository.
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ import shutil
 import socket
 import threading
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -25,11 +25,9 @@ from evalhub.app.ledger import CommitOptions
 from evalhub.app.plan import make_project_plan
 from evalhub.app.project import Project, load_project
 from evalhub.core.errors import PublishError
-from evalhub.core.job import JobResults, JobSpec
-from evalhub.core.scoring import normalise
-from evalhub.ports import ExecutionEvents, Publisher, Signer, StateStore
+from evalhub.ports import Publisher, Signer, StateStore
 from tests.conftest import run_cli
-from tests.fakes import FakePublisher
+from tests.fakes import FakePublisher, MemoryStateStore, NoEnvironments, ScriptedExecutor
 from tests.project import make_project
 from tests.registry import sample_result
 from tests.test_ledger import commits, git, init_repo
@@ -42,45 +40,14 @@ spec:
   model: assistant
   require: [quality]
 """
-
-
-class Executor:
-    """Runs nothing: every unit succeeds with its primary metric at 1. Counts the units."""
-
-    def __init__(self) -> None:
-        self.ran: list[str] = []
-
-    def run(self, jobs: Sequence[JobSpec], events: ExecutionEvents) -> dict[str, JobResults]:
-        results = {}
-        for job in jobs:
-            self.ran.append(job.unit)
-            events.started(job)
-            unit = job.spec
-            result = JobResults(
-                fingerprint=job.fingerprint,
-                status="succeeded",
-                metrics={unit.primary_metric: 1.0},
-                primary_metric=unit.primary_metric,
-                primary_value=1.0,
-                score=normalise(1.0, unit.scale, unit.direction),
-                samples=3,
-                framework=unit.provider.adapter,
-            )
-            events.finished(job, result)
-            results[job.fingerprint] = result
-        return results
-
-
-class NoEnvironments:
-    def ensure(self, requirements: list[str], log: Path | None = None) -> Path | None:
-        return None
+GOOD = {"quality/returns-qa": {"contains": 1.0}, "quality/refusals": {"refusal": 1.0}}
 
 
 @pytest.fixture(autouse=True)
 def no_git_config(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     monkeypatch.setenv("GIT_CONFIG_GLOBAL", str(tmp_path / "no-global-gitconfig"))
     monkeypatch.setenv("GIT_CONFIG_NOSYSTEM", "1")
-    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
+    monkeypatch.delenv("EVALHUB_SIGNING_KEY", raising=False)
 
 
 @pytest.fixture
@@ -97,11 +64,8 @@ def project(tmp_path: Path) -> Project:
 
 
 @pytest.fixture
-def store(project: Project) -> StateStore:
-    """The project's embedded store (where `evalhub gate`/`audit` look too)."""
-    project.state_dir.mkdir(parents=True, exist_ok=True)
-    uri = f"sqlite:///{(project.state_dir / 'mlflow.db').as_posix()}"
-    return compose.mlflow_state_store(uri, project.state_dir / "artifacts")
+def store() -> MemoryStateStore:
+    return MemoryStateStore()
 
 
 def run(
@@ -109,8 +73,8 @@ def run(
     store: StateStore,
     publisher: Publisher | None = None,
     commit: bool = False,
-) -> tuple[ApplyReport, Executor]:
-    executor = Executor()
+) -> tuple[ApplyReport, ScriptedExecutor]:
+    executor = ScriptedExecutor(GOOD)
     options = ApplyOptions(ledger=CommitOptions(commit=commit))
     seams = {"publisher": publisher} if publisher else {}  # none: the project's own target
     report = apply(project, options, store, executor, NoEnvironments(), **seams)

@@ -15,7 +15,8 @@ from evalhub.app.specs import resolved_evaluations
 from evalhub.app.state import open_state_store
 from evalhub.core.errors import ConfigError, EvalhubError, PublishError
 from evalhub.core.fingerprint import Fingerprints
-from evalhub.core.plan import PUBLISHED_DIGEST, Plan, make_plan
+from evalhub.core.plan import Plan, make_plan
+from evalhub.core.records import PUBLISHED_DIGEST
 from evalhub.core.resolved import ResolvedEvaluation
 from evalhub.core.saved_plan import SavedPlan, staleness
 from evalhub.core.state import State
