@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
-from collections.abc import Collection, Sequence
-from typing import Protocol
+from collections.abc import Collection, Mapping, Sequence
+from pathlib import Path
+from typing import Any, Protocol
 
 from evalhub.core.datasets import FileRef
 from evalhub.core.errors import Diagnostic
 from evalhub.core.job import JobResults, JobSpec, JobStatusUpdate
+from evalhub.core.publication import Copied, KeyRef, Opened, Published, Verification
 from evalhub.core.records import NewRun, RunOutcome
+from evalhub.core.result import EvaluationResult
 from evalhub.core.source import SourceDocument
 from evalhub.core.state import State
 
@@ -83,4 +86,80 @@ class Executor(Protocol):
         """Run every job (bounded concurrency); returns results by fingerprint. A unit that
         fails, times out or is interrupted yields a failed result, never an exception; Ctrl-C
         stops every unit and then raises KeyboardInterrupt."""
+        ...
+
+
+class EnvironmentStore(Protocol):
+    """Managed provider environments: one per distinct set of install requirements."""
+
+    def ensure(self, requirements: list[str], log: Path | None = None) -> Path | None:
+        """The environment holding `requirements`, built once (None: none needed). Raises
+        ExecutionError when it cannot be built."""
+        ...
+
+
+# -- signing and publishing ------------------------------------------------------------------
+
+
+class Keyring(Protocol):
+    """The public keys a verifier trusts (signing.trusted_keys, or --key files)."""
+
+    def refs(self) -> list[KeyRef]: ...
+
+    def open(self, envelope: bytes) -> Opened:
+        """Parse a signed envelope and check its signatures against the trusted keys (the
+        Opened names the one that signed, or None). Raises ValueError when `envelope` is not
+        an envelope at all."""
+        ...
+
+
+class Signer(Protocol):
+    """One private key. It signs only in the apply process, never in a unit's."""
+
+    @property
+    def key(self) -> KeyRef: ...
+
+    def sign(self, payload: bytes, payload_type: str) -> bytes:
+        """The signed envelope (DSSE) of `payload`, as bytes."""
+        ...
+
+    def keyring(self) -> Keyring:
+        """A keyring of this signer's own public key: recognises what it signed before."""
+        ...
+
+
+class Publisher(Protocol):
+    """A target that holds signed results: an OCI registry or an OCI image layout directory.
+    Every failure is a PublishError; every registry operation is bounded in seconds."""
+
+    target: str  # e.g. oci://host/repo or oci-layout:.evalhub/oci; never credentials
+
+    def publish(
+        self, result: EvaluationResult, environment: Mapping[str, Any], signer: Signer
+    ) -> Published:
+        """Push the result artifact, sign a statement about its digest and attach it. Publishing
+        the same result again pushes nothing new and reuses this signer's attestation."""
+        ...
+
+    def missing(self, digests: Collection[str]) -> set[str]:
+        """The result digests among `digests` this target does not hold (the plan republishes
+        them). Cheap: one directory scan for a layout, one HEAD per digest for a registry."""
+        ...
+
+    def result_tags(self) -> list[str]:
+        """The tags of every result the target holds."""
+        ...
+
+    def copy_to(self, destination: Publisher, tag: str) -> Copied:
+        """Copy the result at `tag` and its attestations, every digest unchanged."""
+        ...
+
+
+class PublishedResult(Protocol):
+    """One result named by a reference (target plus tag and/or digest), to be verified."""
+
+    reference: str  # the reference, normalised
+
+    def verify(self, keyring: Keyring) -> Verification:
+        """Every check of `evalhub verify`; what fails is reported in the Verification."""
         ...

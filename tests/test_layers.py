@@ -12,6 +12,7 @@ PACKAGE = Path(__file__).resolve().parent.parent / "evalhub"
 
 # Lower number = lower layer. A module may import its own layer and the layers below.
 LAYERS = {"core": 0, "ports": 1, "adapters": 2, "app": 3, "cli": 4}
+COMPOSITION = "evalhub.app.compose"  # the one app module that builds adapters
 
 # What the pure core may import: computation only. No files, network, clock, processes,
 # environment or SDKs (mlflow, oras, kubernetes, dagger, httpx, …).
@@ -65,19 +66,50 @@ def modules() -> list[tuple[str, Path]]:
 
 
 def imports(path: Path, module: str) -> list[tuple[str, int]]:
-    tree = ast.parse(path.read_text(encoding="utf-8"))
-    package = module if path.name == "__init__.py" else module.rpartition(".")[0]
+    return imports_of(path.read_text(encoding="utf-8"), module, path.name == "__init__.py")
+
+
+def imports_of(source: str, module: str, is_package: bool = False) -> list[tuple[str, int]]:
+    """Every module `source` (the text of `module`) imports, with its line. `from X import y`
+    yields X and X.y, since y may be a module (`from evalhub import adapters`); relative
+    imports are resolved against the module's package. Imports under TYPE_CHECKING count."""
+    tree = ast.parse(source)
+    package = module if is_package else module.rpartition(".")[0]
     out = []
     for node in ast.walk(tree):
         if isinstance(node, ast.Import):
             out += [(alias.name, node.lineno) for alias in node.names]
         elif isinstance(node, ast.ImportFrom):
             if node.level:
-                base = package.split(".")[: len(package.split(".")) - node.level + 1]
+                parts = package.split(".")
+                base = parts[: len(parts) - node.level + 1]
                 name = ".".join([*base, node.module] if node.module else base)
             else:
                 name = node.module or ""
             out.append((name, node.lineno))
+            out += [(f"{name}.{alias.name}", node.lineno) for alias in node.names]
+    return out
+
+
+def layer_violations(module: str, found: list[tuple[str, int]]) -> list[str]:
+    """What DESIGN.md's layers forbid among `module`'s imports: importing a higher layer; in
+    app, adapters anywhere but the composition module; in cli, adapters at all (cli → app)."""
+    own = layer_of(module)
+    if own is None:
+        return []
+    out = []
+    for name, line in found:
+        target = layer_of(name)
+        if target is None:
+            continue
+        if target > own:
+            out.append(f"{module}:{line}: layer {own} imports {name} (layer {target})")
+        elif (
+            name.split(".")[1] == "adapters"
+            and module.split(".")[1] in ("app", "cli")
+            and module != COMPOSITION
+        ):
+            out.append(f"{module}:{line}: imports {name}; only {COMPOSITION} may")
     return out
 
 
@@ -87,15 +119,10 @@ def test_every_module_is_in_a_layer() -> None:
 
 
 def test_imports_point_down_only() -> None:
+    """…and app reaches adapters only through app/compose.py; cli never directly."""
     violations = []
     for module, path in modules():
-        own = layer_of(module)
-        if own is None:
-            continue
-        for name, line in imports(path, module):
-            target = layer_of(name)
-            if target is not None and target > own:
-                violations.append(f"{path.name}:{line}: {module} (layer {own}) imports {name}")
+        violations += layer_violations(module, imports(path, module))
     assert violations == []
 
 
@@ -118,6 +145,48 @@ def test_the_checker_catches_violations(tmp_path: Path) -> None:
     assert ("subprocess", 1) in found
     assert ("evalhub.app", 2) in found
     assert layer_of("evalhub.app") == 3 > layer_of("evalhub.core.probe") == 0  # type: ignore[operator]
+
+
+@pytest.mark.parametrize(
+    ("module", "source"),
+    [
+        ("evalhub.core.probe", "from evalhub import cli"),
+        ("evalhub.core.probe", "from .. import app"),
+        ("evalhub.core.probe", "from ..adapters import git"),
+        ("evalhub.core.probe", "import evalhub.adapters.git as git"),
+        (
+            "evalhub.core.probe",
+            "from typing import TYPE_CHECKING\nif TYPE_CHECKING:\n"
+            "    from evalhub.app.project import Project",
+        ),
+        ("evalhub.app.probe", "from evalhub import adapters"),
+        ("evalhub.app.probe", "from .. import adapters"),
+        ("evalhub.app.probe", "from ..adapters.git import head_commit"),
+        ("evalhub.app.probe", "import evalhub.adapters.oci.layout"),
+        ("evalhub.app.probe", "def f():\n    from evalhub.adapters.mlflow_store import X"),
+        ("evalhub.cli.commands.probe", "from evalhub.adapters.signing import generate_key"),
+        ("evalhub.cli.commands.probe", "from ... import adapters"),
+        ("evalhub.adapters.probe", "from evalhub.app import compose"),
+        ("evalhub.ports", "from evalhub import adapters"),
+    ],
+)
+def test_the_checker_catches_each_import_form(module: str, source: str) -> None:
+    assert layer_violations(module, imports_of(source, module)) != []
+
+
+@pytest.mark.parametrize(
+    ("module", "source"),
+    [
+        ("evalhub.app.compose", "from evalhub.adapters.git import head_commit"),
+        ("evalhub.app.compose", "from evalhub import adapters"),
+        ("evalhub.app.apply", "from evalhub.app import compose"),
+        ("evalhub.cli.commands.probe", "from evalhub.app.verify import verify_result"),
+        ("evalhub.adapters.oci.probe", "from . import layout"),
+        ("evalhub.core.probe", "from evalhub import __version__"),
+    ],
+)
+def test_the_checker_allows_what_the_layers_allow(module: str, source: str) -> None:
+    assert layer_violations(module, imports_of(source, module)) == []
 
 
 @pytest.mark.parametrize("sdk", ["mlflow", "oras", "kubernetes", "dagger", "httpx", "subprocess"])

@@ -23,7 +23,9 @@ from evalhub.adapters.oci.references import (
 )
 from evalhub.adapters.oci.registry import Credentials, OciRegistry
 from evalhub.adapters.oci.store import copy, referrers
+from evalhub.app import compose
 from evalhub.app.keys import generate_keys, trusted_keys
+from evalhub.app.project import Project
 from evalhub.app.publish import publish_result
 from evalhub.app.verify import verify_result
 from evalhub.core import attestation
@@ -363,3 +365,71 @@ def test_a_store_with_the_referrers_api_needs_no_fallback_tag(tmp_path: Path) ->
     assert entry["digest"] == published.attestation_digest
     key = check_attestation(memory, entry, published.digest, result.record(), trusted_keys(project))
     assert key.key_id == published.key_id
+
+
+# -- issue 12 item 11: index.json is derived from the blobs ------------------------------------
+
+
+def _published_pair(project: Project) -> tuple[Any, Any]:
+    generate_keys(project)
+    first = publish_result(project, sample_result("first"), ENVIRONMENT)
+    second = publish_result(project, sample_result("second"), ENVIRONMENT)
+    return first, second
+
+
+def test_with_index_json_deleted_verify_still_finds_the_signed_results(tmp_path: Path) -> None:
+    project = make_project(tmp_path)
+    first, second = _published_pair(project)
+    (tmp_path / ".evalhub" / "oci" / "index.json").unlink()
+    for published in (first, second):
+        for reference in (published.reference, published.digest):
+            verification = verify_result(project, reference)
+            assert verification.verified, (reference, verification.reason)
+            assert verification.attestation == published.attestation_digest
+    assert not (tmp_path / ".evalhub" / "oci" / "index.json").exists()  # verify reads only
+
+
+def test_the_next_publish_rebuilds_the_index_with_every_result_not_only_new_ones(
+    tmp_path: Path,
+) -> None:
+    project = make_project(tmp_path)
+    first, second = _published_pair(project)
+    layout = tmp_path / ".evalhub" / "oci"
+    before = read_json(layout / "index.json")
+    (layout / "index.json").unlink()
+    third = publish_result(project, sample_result("third"), ENVIRONMENT)
+    tags = {
+        m["annotations"][REF_NAME]: m["digest"]
+        for m in read_json(layout / "index.json")["manifests"]
+    }
+    for published in (first, second, third):
+        tag = published.reference.rpartition(":")[2]
+        assert tags[tag] == published.digest
+        assert tags["sha256-" + published.digest.removeprefix("sha256:")]
+        assert verify_result(project, published.reference).verified
+    assert len(tags) == len(before["manifests"]) + 2  # the third result and its referrers
+
+
+def test_an_index_json_that_lacks_entries_is_recovered_from_the_blobs(tmp_path: Path) -> None:
+    """The index a publish wrote after index.json was lost (today's bug) names only the new
+    result: the plan's check of the target (Publisher.missing) restores the rest."""
+    project = make_project(tmp_path)
+    first, second = _published_pair(project)
+    layout = tmp_path / ".evalhub" / "oci"
+    index = read_json(layout / "index.json")
+    kept = second.digest.removeprefix("sha256:")  # the result's tag and its referrers tag
+    index["manifests"] = [m for m in index["manifests"] if kept in json.dumps(m)]
+    (layout / "index.json").write_text(json.dumps(index))
+    assert not verify_result(project, first.reference).verified
+
+    publisher = compose.publisher(project)
+    assert publisher.missing({first.digest, second.digest, "sha256:" + "0" * 64}) == {
+        "sha256:" + "0" * 64
+    }
+    for published in (first, second):
+        verification = verify_result(project, published.reference)
+        assert verification.verified, verification.reason
+        assert verification.attestation == published.attestation_digest
+    assert sorted(publisher.result_tags()) == sorted(
+        p.reference.rpartition(":")[2] for p in (first, second)
+    )

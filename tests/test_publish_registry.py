@@ -17,10 +17,12 @@ from typing import Any
 
 import pytest
 
+from evalhub.adapters.oci.publisher import open_store
 from evalhub.adapters.oci.references import parse_target
+from evalhub.app import compose
 from evalhub.app.keys import generate_keys
 from evalhub.app.project import Project
-from evalhub.app.publish import Published, open_store, publish_result
+from evalhub.app.publish import Published, publish_result
 from evalhub.app.verify import verify_result
 from evalhub.core.errors import PublishError
 from tests.conftest import run_cli
@@ -372,13 +374,28 @@ def test_a_bearer_token_from_an_environment_variable(
             registry={"target": f"oci://{host}/r", "insecure": True, "token_env": "REG_TOKEN"},
         )
         monkeypatch.setenv("REG_TOKEN", "tok-123")
-        store = open_store(project, parse_target(f"oci://{host}/r"))
+        store = open_store(parse_target(f"oci://{host}/r"), project.config.registry, project.root)
         assert store.has_blob(digest)
         assert seen[-1] == "Bearer tok-123"
 
         monkeypatch.setenv("REG_TOKEN", "expired")
         started = time.monotonic()
         with pytest.raises(PublishError, match=r"refused the credentials \(HTTP 401\)") as caught:
-            open_store(project, parse_target(f"oci://{host}/r")).has_blob(digest)
+            open_store(
+                parse_target(f"oci://{host}/r"), project.config.registry, project.root
+            ).has_blob(digest)
         assert time.monotonic() - started < GUARD
         assert "$REG_TOKEN" in caught.value.hint and "expired" not in caught.value.message
+
+
+def test_the_plan_sees_results_missing_from_the_registry(
+    tmp_path: Path, registry: Registry
+) -> None:
+    """Publisher.missing (what the plan asks, issue 12 item 11): one HEAD per recorded result."""
+    project = registry_project(tmp_path / "project", registry)
+    kept = publish_result(project, sample_result("kept"), ENVIRONMENT)
+    lost = publish_result(project, sample_result("lost"), ENVIRONMENT)
+    publisher = compose.publisher(project)
+    assert publisher.missing({kept.digest, lost.digest}) == set()
+    registry.delete_manifest(lost.digest)
+    assert publisher.missing({kept.digest, lost.digest}) == {lost.digest}

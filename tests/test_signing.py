@@ -107,9 +107,9 @@ def test_keys_list_reports_an_unreadable_key(tmp_path: Path) -> None:
 
 def test_the_generated_public_key_is_trusted_when_none_are_listed(tmp_path: Path) -> None:
     project = make_project(tmp_path)
-    assert trusted_keys(project) == []
+    assert trusted_keys(project).refs() == []
     generated = generate_keys(project)
-    (key,) = trusted_keys(project)
+    (key,) = trusted_keys(project).refs()
     assert key.key_id == generated.key_id and key.name == "default"
 
 
@@ -120,9 +120,9 @@ def test_the_signing_key_comes_from_the_environment_before_the_file(
     from_file = generate_keys(project)
     env_private, env_public = generate_key()
     monkeypatch.setenv("EVALHUB_SIGNING_KEY", env_private.decode())
-    assert load_signer(project).key_id == der_key_id(env_public)
+    assert load_signer(project).key.key_id == der_key_id(env_public)
     monkeypatch.delenv("EVALHUB_SIGNING_KEY")
-    assert load_signer(project).key_id == from_file.key_id
+    assert load_signer(project).key.key_id == from_file.key_id
 
 
 def test_no_signing_key_is_a_publish_error_saying_how_to_make_one(tmp_path: Path) -> None:

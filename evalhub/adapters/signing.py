@@ -23,6 +23,7 @@ from securesystemslib.dsse import Envelope
 from securesystemslib.signer import CryptoSigner, SSlibKey  # type: ignore[attr-defined]
 
 from evalhub.core.errors import ConfigError
+from evalhub.core.publication import KeyRef, Opened
 
 CURVE = ec.SECP256R1
 
@@ -59,6 +60,25 @@ class PublicKey:
 
     def sslib(self) -> SSlibKey:
         return SSlibKey.from_crypto(self.key, keyid=self.key_id)
+
+    @property
+    def ref(self) -> KeyRef:
+        return KeyRef(self.name, self.key_id)
+
+
+class TrustedKeys:
+    """The Keyring port over public keys loaded here."""
+
+    def __init__(self, keys: list[PublicKey]) -> None:
+        self._keys = list(keys)
+
+    def refs(self) -> list[KeyRef]:
+        return [k.ref for k in self._keys]
+
+    def open(self, envelope: bytes) -> Opened:
+        opened = open_envelope(envelope, self._keys)
+        key = opened.key.ref if opened.key else None
+        return Opened(opened.payload, opened.payload_type, key, opened.signed_by)
 
 
 def load_public_key(pem: bytes, name: str, origin: str) -> PublicKey:
@@ -104,6 +124,13 @@ class EnvelopeSigner:
         self.key_id = key_id(private.public_key())
         self.public_key = PublicKey("signer", self.key_id, private.public_key())
         self._signer = CryptoSigner(private, self.public_key.sslib())
+
+    @property
+    def key(self) -> KeyRef:
+        return self.public_key.ref
+
+    def keyring(self) -> TrustedKeys:
+        return TrustedKeys([self.public_key])
 
     def sign(self, payload: bytes, payload_type: str) -> bytes:
         """The DSSE envelope of `payload`, as JSON bytes."""

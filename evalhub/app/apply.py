@@ -18,8 +18,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from evalhub.adapters.environments import EnvironmentStore
-from evalhub.adapters.executors.local import LocalExecutor
+from evalhub.app import compose
 from evalhub.app.facts import gather_facts
 from evalhub.app.jobs import Environments, build_jobs, check_executors, environment_root
 from evalhub.app.keys import has_signing_key
@@ -29,14 +28,14 @@ from evalhub.app.plan import ProjectPlan, current_plan_for, load_saved_plan, mak
 from evalhub.app.project import Project
 from evalhub.app.publish import check_publish_settings
 from evalhub.app.record import Recorder, Scored, UnitReport
-from evalhub.app.results import Concluded, conclude, publisher
+from evalhub.app.results import Concluded, conclude, publishing_to
 from evalhub.app.state import open_state_store
 from evalhub.core.errors import EvalhubError
 from evalhub.core.ledger import LedgerEntry
 from evalhub.core.plan import Plan
 from evalhub.core.runs import Scheduled
 from evalhub.core.scoring import EvaluationScore
-from evalhub.ports import ExecutionEvents, Executor, StateStore
+from evalhub.ports import ExecutionEvents, Executor, Publisher, StateStore
 
 RUNNABLE = ("create", "run", "retry", "rescore", "publish")
 
@@ -97,14 +96,15 @@ def apply(
     store: StateStore | None = None,
     executor: Executor | None = None,
     environments: Environments | None = None,
+    publisher: Publisher | None = None,
 ) -> ApplyReport:
     check_can_commit(project, options.ledger)  # before anything runs
     store = store or open_state_store(project)
     publishing = options.publish and has_signing_key(project)
-    if publishing:
-        check_publish_settings(project)  # a wrong registry setting fails before any work
+    # A wrong registry setting fails before any work.
+    publisher = check_publish_settings(project, publisher) if publishing else None
     with apply_lock(project, store.uri, options.waiting):
-        current = _current_plan(project, options, store, publishing)
+        current = _current_plan(project, options, store, publisher)
         report = ApplyReport(current.plan)
         if not any(a.action in RUNNABLE for a in current.plan.actions):
             report.ledger_commit = commit_entries(project, [], options.ledger, current.plan)
@@ -119,10 +119,10 @@ def apply(
             scheduled,
             _Seams(
                 store,
-                executor or LocalExecutor(concurrency),
-                environments or EnvironmentStore(environment_root(project)),
+                executor or compose.local_executor(concurrency),
+                environments or compose.environment_store(environment_root(project)),
                 options.display,
-                publishing,
+                publisher,
             ),
             report,
         )
@@ -134,12 +134,15 @@ def apply(
 
 
 def _current_plan(
-    project: Project, options: ApplyOptions, store: StateStore, publishing: bool
+    project: Project, options: ApplyOptions, store: StateStore, publisher: Publisher | None
 ) -> ProjectPlan:
-    """The plan to apply: made now, or the saved one recomputed (refused when stale)."""
+    """The plan to apply: made now, or the saved one recomputed (refused when stale); with a
+    publisher, results missing from its target are pending too."""
+    publishing = publisher is not None
     if options.plan_file is None:
-        return make_project_plan(project, options.names, store, publishing)
-    return current_plan_for(project, load_saved_plan(options.plan_file), store, publishing)
+        return make_project_plan(project, options.names, store, publishing, publisher)
+    saved = load_saved_plan(options.plan_file)
+    return current_plan_for(project, saved, store, publishing, publisher)
 
 
 def _scheduled(current: ProjectPlan) -> list[Scheduled]:
@@ -153,7 +156,7 @@ class _Seams:
     executor: Executor
     environments: Environments
     display: ExecutionEvents | None
-    publishing: bool
+    publisher: Publisher | None  # None: not publishing
 
 
 def _execute(
@@ -163,7 +166,7 @@ def _execute(
     jobs, failures = build_jobs(project, scheduled, seams.environments)
     facts = gather_facts(project, [*jobs, *(job for job, _ in failures)])
     recorder = Recorder(seams.store, facts, scheduled, seams.display)
-    publish = publisher(project, facts) if seams.publishing else None
+    publish = publishing_to(project, facts, seams.publisher) if seams.publisher else None
     try:
         for job, result in failures:
             recorder.finished(job, result)

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from evalhub.adapters.git import (
+from evalhub.app.compose import (
     commit_exists,
     file_revisions,
     head_commit,

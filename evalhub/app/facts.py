@@ -11,10 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from evalhub import __version__
-from evalhub.adapters.environments import packages
-from evalhub.adapters.git import head_commit, remote_url
-from evalhub.adapters.machine import machine_facts
-from evalhub.adapters.openai_client import fetch_models
+from evalhub.app.compose import fetch_models, head_commit, machine_facts, packages, remote_url
 from evalhub.app.project import Project
 from evalhub.core.job import JobSpec
 from evalhub.core.runs import RunFacts

@@ -11,7 +11,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from pathlib import Path
 
-from evalhub.adapters.git import head_commit, is_repository
+from evalhub.app.compose import head_commit, is_repository
 from evalhub.app.ledger_history import current_entry, ledger_history
 from evalhub.app.project import Project
 from evalhub.app.specs import load_specs

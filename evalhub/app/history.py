@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import PurePosixPath
 
-from evalhub.adapters.git import ledger_paths
+from evalhub.app.compose import ledger_paths
 from evalhub.app.ledger_history import ledger_history
 from evalhub.app.project import Project
 from evalhub.app.specs import load_specs

@@ -7,7 +7,6 @@ from __future__ import annotations
 import time
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Protocol
 
 from evalhub.app.project import Project
 from evalhub.core.errors import ConfigError, EvalhubError
@@ -15,14 +14,12 @@ from evalhub.core.job import JobResults, JobSpec, failed_result
 from evalhub.core.plan import UnitWork
 from evalhub.core.resolved import ResolvedEvaluation, ResolvedUnit
 from evalhub.core.runs import Scheduled
+from evalhub.ports import EnvironmentStore
 
 DEFAULT_CONCURRENCY = 4  # requests in flight within a unit, when the evaluation does not say
 
 
-class Environments(Protocol):
-    """Where providers' managed environments come from (adapters.environments.EnvironmentStore)."""
-
-    def ensure(self, requirements: list[str], log: Path | None = None) -> Path | None: ...
+Environments = EnvironmentStore  # the port: where providers' managed environments come from
 
 
 def check_executors(scheduled: Sequence[Scheduled]) -> None:

@@ -11,15 +11,11 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
-from evalhub.adapters.files import write_atomic
-from evalhub.adapters.signing import (
-    EnvelopeSigner,
-    PublicKey,
-    generate_key,
-    load_public_key,
-)
+from evalhub.app import compose
 from evalhub.app.project import Project
 from evalhub.core.errors import ConfigError, EvalhubError, PublishError
+from evalhub.core.publication import KeyRef
+from evalhub.ports import Keyring, Signer
 
 
 @dataclass(frozen=True)
@@ -50,15 +46,15 @@ def generate_keys(project: Project, force: bool = False) -> GeneratedKey:
                 "signatures made with the old key stop verifying once it is gone: pass "
                 "--force to replace it anyway",
             )
-    private_pem, public_pem = generate_key()
+    private_pem, public_pem = compose.generate_key_pair()
     try:
         private_path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-        write_atomic(private_path, private_pem, 0o600)
+        compose.write_atomic(private_path, private_pem, 0o600)
         public_path.parent.mkdir(parents=True, exist_ok=True)
-        write_atomic(public_path, public_pem, 0o644)
+        compose.write_atomic(public_path, public_pem, 0o644)
     except OSError as exc:
         raise ConfigError(f"cannot write the key pair: {exc}") from exc
-    key = load_public_key(public_pem, "evalhub", str(public_path))
+    (key,) = compose.keyring([(public_pem, "evalhub", str(public_path))]).refs()
     return GeneratedKey(private_path, public_path, key.key_id)
 
 
@@ -75,15 +71,20 @@ def list_keys(project: Project) -> list[KeyListing]:
     return listings
 
 
-def trusted_keys(project: Project, key_files: list[Path] | None = None) -> list[PublicKey]:
+def trusted_keys(project: Project, key_files: list[Path] | None = None) -> Keyring:
     """The keys `verify` trusts: `key_files` when given, else evalhub.yaml's trusted keys,
     else the project's public key file if it exists."""
     if key_files:
-        return [load_public_key(_read(path, str(path)), path.name, str(path)) for path in key_files]
-    return [_read_public(project, name, path) for name, path in _trusted_paths(project)]
+        return compose.keyring(
+            [(_read(path, str(path)), path.name, str(path)) for path in key_files]
+        )
+    pems = [
+        (_read(project.root / path, path), name, path) for name, path in _trusted_paths(project)
+    ]
+    return compose.keyring(pems)
 
 
-def load_signer(project: Project) -> EnvelopeSigner:
+def load_signer(project: Project) -> Signer:
     """The private key: the PEM in `signing.key_env` when that variable is set, else the file
     `signing.key_file`. A missing key is a PublishError (apply records and publishes later)."""
     signing = project.config.signing
@@ -105,9 +106,9 @@ def load_signer(project: Project) -> EnvelopeSigner:
     return _signer(pem, _rel(project, path))
 
 
-def _signer(pem: bytes, origin: str) -> EnvelopeSigner:
+def _signer(pem: bytes, origin: str) -> Signer:
     try:
-        return EnvelopeSigner(pem, origin)
+        return compose.signer(pem, origin)
     except EvalhubError as exc:
         raise PublishError(exc.message, exc.hint) from exc
 
@@ -121,9 +122,9 @@ def _trusted_paths(project: Project) -> list[tuple[str, str]]:
     return []
 
 
-def _read_public(project: Project, name: str, path: str) -> PublicKey:
-    full = project.root / path
-    return load_public_key(_read(full, path), name, path)
+def _read_public(project: Project, name: str, path: str) -> KeyRef:
+    (key,) = compose.keyring([(_read(project.root / path, path), name, path)]).refs()
+    return key
 
 
 def _read(path: Path, shown: str) -> bytes:

@@ -16,14 +16,14 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from evalhub.adapters.files import write_atomic
-from evalhub.adapters.git import (
+from evalhub.app.compose import (
     commit_paths,
     current_branch,
     dirty_paths,
     head_commit,
     is_repository,
     push,
+    write_atomic,
 )
 from evalhub.app.project import Project
 from evalhub.core.errors import LedgerError

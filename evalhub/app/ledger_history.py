@@ -7,7 +7,7 @@ from dataclasses import dataclass
 
 from pydantic import ValidationError
 
-from evalhub.adapters.git import (
+from evalhub.app.compose import (
     Revision,
     file_revisions,
     head_commit,

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
-from evalhub.adapters.files import file_lock
+from evalhub.app.compose import file_lock
 from evalhub.app.project import Project
 from evalhub.core.canonical import sha256_hex
 

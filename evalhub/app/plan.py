@@ -8,17 +8,20 @@ from pathlib import Path
 
 from pydantic import ValidationError
 
+from evalhub.app import compose
 from evalhub.app.keys import has_signing_key
 from evalhub.app.project import Project
 from evalhub.app.specs import resolved_evaluations
 from evalhub.app.state import open_state_store
-from evalhub.core.errors import ConfigError, EvalhubError
+from evalhub.core.errors import ConfigError, EvalhubError, PublishError
 from evalhub.core.fingerprint import Fingerprints
 from evalhub.core.plan import Plan, make_plan
+from evalhub.core.records import PUBLISHED_DIGEST
 from evalhub.core.resolved import ResolvedEvaluation
 from evalhub.core.saved_plan import SavedPlan, staleness
+from evalhub.core.state import State
 from evalhub.core.suggest import suggest
-from evalhub.ports import StateStore
+from evalhub.ports import Publisher, StateStore
 
 
 class StalePlanError(EvalhubError):
@@ -53,18 +56,44 @@ def make_project_plan(
     names: list[str] | None = None,
     store: StateStore | None = None,
     publishing: bool | None = None,
+    publisher: Publisher | None = None,
 ) -> ProjectPlan:
-    """`publishing`: whether unpublished results are pending (default: a signing key exists)."""
+    """`publishing`: whether unpublished results are pending (default: a signing key exists);
+    then results missing from `publisher` (default: the project's target) are pending too."""
     evaluations = select(resolved_evaluations(project, project.spec_source()), names)
     store = store or open_state_store(project)
     fingerprints = Fingerprints()
     state = store.read({fingerprints.unit(u) for e in evaluations for u in e.units})
     if publishing is None:
         publishing = has_signing_key(project)
+    lost = _unpublished(project, state, publisher) if publishing else set()
     plan = make_plan(
-        evaluations, state, orphans=not names, fingerprints=fingerprints, publishing=publishing
+        evaluations,
+        state,
+        orphans=not names,
+        fingerprints=fingerprints,
+        publishing=publishing,
+        lost=lost,
     )
     return ProjectPlan(plan, evaluations, store.uri, list(names) if names else None)
+
+
+def _unpublished(project: Project, state: State, publisher: Publisher | None) -> set[str]:
+    """The published digests of the recorded results that the configured target does not
+    hold (a layout deleted, a target changed): they are published again, without model
+    calls. A target that cannot be asked (down, misconfigured) loses nothing: the plan
+    goes by the recorded tags alone, and publishing then reports the problem."""
+    digests = {
+        head.tags[PUBLISHED_DIGEST]
+        for head in state.evaluation_heads().values()
+        if PUBLISHED_DIGEST in head.tags
+    }
+    if not digests:
+        return set()
+    try:
+        return (publisher or compose.publisher(project)).missing(digests)
+    except (ConfigError, PublishError):
+        return set()
 
 
 def save_plan(result: ProjectPlan, path: Path) -> None:
@@ -88,9 +117,10 @@ def current_plan_for(
     saved: SavedPlan,
     store: StateStore | None = None,
     publishing: bool | None = None,
+    publisher: Publisher | None = None,
 ) -> ProjectPlan:
     """Recompute the saved plan now; refuse it when anything it depended on changed."""
-    current = make_project_plan(project, saved.selection, store, publishing)
+    current = make_project_plan(project, saved.selection, store, publishing, publisher)
     problems = staleness(saved, current.plan, current.store)
     if problems:
         raise StalePlanError(

@@ -5,8 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from evalhub.adapters.spec_files import WorkingTreeSpecs, display
-from evalhub.adapters.yaml_source import parse_documents, read_spec_file
+from evalhub.app.compose import WorkingTreeSpecs, display, parse_documents, read_spec_file
 from evalhub.core.errors import ConfigError, SpecError
 from evalhub.core.project import PROJECT_FILE, STATE_DIR, ProjectConfig
 from evalhub.core.source import SourceDocument

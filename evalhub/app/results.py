@@ -1,6 +1,8 @@
 """A complete, scored evaluation becomes a result: signed and published (when a signing key is
-at hand) and written to the ledger. A publishing failure leaves the result recorded, written
-down without a publication, and pending: the next apply publishes it without model calls."""
+at hand) and written to the ledger. A publishing failure leaves the result recorded in MLflow
+and pending — not in the ledger, so `--commit` commits only published results and gate and
+audit never meet an unsigned entry: the next apply publishes it without model calls, then
+writes and commits its ledger entry."""
 
 from __future__ import annotations
 
@@ -18,19 +20,21 @@ from evalhub.core.errors import PublishError
 from evalhub.core.ledger import LedgerEntry, ledger_entry
 from evalhub.core.result import EvaluationResult
 from evalhub.core.runs import RunFacts, publication_tags
+from evalhub.ports import Publisher
 
 Publish = Callable[[EvaluationResult], Published]
 
 
-def publisher(project: Project, facts: RunFacts) -> Publish:
-    """How results are signed and published: the one seam between apply and publishing."""
-    return lambda result: publish_result(project, result, facts.machine)
+def publishing_to(project: Project, facts: RunFacts, target: Publisher) -> Publish:
+    """How results are signed and published to `target`: the one seam between apply and
+    publishing."""
+    return lambda result: publish_result(project, result, facts.machine, target)
 
 
 @dataclass(frozen=True)
 class Concluded:
-    ledger: str  # the ledger file written, relative to the project root
-    entry: LedgerEntry
+    ledger: str | None  # the ledger file written, relative to the project root
+    entry: LedgerEntry | None  # None: pending publication, nothing written
     published: str | None = None  # reference@digest of the signed result
     publish_error: str | None = None  # why it is not published yet
     tags: Mapping[str, str] = field(default_factory=dict)  # the evaluation run's publication
@@ -59,7 +63,7 @@ def conclude(
     try:
         published = publish(result)
     except PublishError as exc:
-        return Concluded(write_entry(project, entry), entry, publish_error=exc.message)
+        return Concluded(None, None, publish_error=exc.message)
     entry = ledger_entry(
         result,
         spec_files=files,

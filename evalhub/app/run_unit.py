@@ -16,7 +16,7 @@ from pathlib import Path
 
 from pydantic import ValidationError
 
-from evalhub.adapters.frameworks import load_adapter
+from evalhub.app.compose import load_adapter
 from evalhub.core.errors import ConfigError, UnitError
 from evalhub.core.job import (
     PROGRESS_PREFIX,

@@ -9,7 +9,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from evalhub.adapters.git import extract_tree, show_prefix
+from evalhub.app.compose import extract_tree, show_prefix
 from evalhub.app.project import Project, load_project
 from evalhub.app.specs import Loaded, load_specs
 from evalhub.core.errors import EvalhubError, SpecError

@@ -19,6 +19,6 @@ def tracking_uri(project: Project) -> str:
 
 
 def open_state_store(project: Project) -> StateStore:
-    from evalhub.adapters.mlflow_store import MlflowStateStore
+    from evalhub.app.compose import mlflow_state_store
 
-    return MlflowStateStore.open(tracking_uri(project), project.state_dir / "artifacts")
+    return mlflow_state_store(tracking_uri(project), project.state_dir / "artifacts")

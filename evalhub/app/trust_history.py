@@ -13,7 +13,7 @@ import posixpath
 import shutil
 from pathlib import Path
 
-from evalhub.adapters.git import CommitChange, commit_changes, show_file, verify_commit
+from evalhub.app.compose import CommitChange, commit_changes, show_file, verify_commit
 from evalhub.app.keys import list_keys
 from evalhub.app.project import Project, load_project
 from evalhub.app.specs_at_commits import SpecsAtCommits

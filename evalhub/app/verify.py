@@ -1,81 +1,19 @@
 """`evalhub verify`: is this published result what a trusted key signed?
 
-Checks, in order, stopping at the first that fails (its reason is the verdict's):
-  manifest     fetched by digest (or tag); its bytes hash to the digest; an evalhub result
-  layers       every blob (config, result, spec, environment) re-hashed against its descriptor
-  result       the result layer parses; the spec layer's fingerprint is the result's
-  tag          a tag names this result (`<evaluation>-<fingerprint[:16]>`): it was not moved
-  attestation  one attached DSSE envelope (referrers API, else the sha256-<hex> tag) that is
-               signed by a trusted key, about this manifest digest, and whose predicate
-               (scores, gates, verdict, fingerprint…) equals the result layer
+The checks themselves (manifest, layers, result, tag, attestation) belong to the target's
+format: evalhub/adapters/oci/verify.py. Here: which result, and which keys are trusted.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
-from pydantic import ValidationError
-
-from evalhub.adapters.oci.artifact import DSSE_TYPE, RESULT_TYPE, TITLE, digest_of, parse_json
-from evalhub.adapters.oci.attestations import Rejected, check_attestation
-from evalhub.adapters.oci.references import Reference, parse_reference, parse_target
-from evalhub.adapters.oci.store import OciStore, referrers
-from evalhub.adapters.signing import PublicKey
+from evalhub.app import compose
 from evalhub.app.keys import trusted_keys
 from evalhub.app.project import Project
-from evalhub.app.publish import open_store
-from evalhub.core import attestation
-from evalhub.core.errors import PublishError
-from evalhub.core.fingerprint import FINGERPRINT_VERSION, evaluation_fingerprint
-from evalhub.core.resolved import ResolvedEvaluation
-from evalhub.core.result import ResultRecord
+from evalhub.core.publication import VERIFICATION_VERSION, Check, Verification
 
-VERIFICATION_VERSION = 1
-
-
-@dataclass(frozen=True)
-class Check:
-    name: str
-    detail: str
-
-
-@dataclass
-class Verification:
-    reference: str
-    digest: str | None = None
-    record: ResultRecord | None = None
-    passed: list[Check] = field(default_factory=list)
-    reason: str | None = None  # why it is not verified
-    attestation: str | None = None
-    key: PublicKey | None = None
-
-    @property
-    def verified(self) -> bool:
-        return self.reason is None and self.key is not None
-
-    def as_dict(self) -> dict[str, Any]:
-        record = self.record
-        return {
-            "version": VERIFICATION_VERSION,
-            "reference": self.reference,
-            "verified": self.verified,
-            "reason": self.reason,
-            "digest": self.digest,
-            "evaluation": record.evaluation if record else None,
-            "fingerprint": record.fingerprint if record else None,
-            "verdict": record.verdict if record else None,
-            "aggregate": record.aggregate if record else None,
-            "scores": record.scores() if record else None,
-            "attestation": self.attestation,
-            "key": {"name": self.key.name, "id": self.key.key_id} if self.key else None,
-            "checks": [{"name": c.name, "detail": c.detail} for c in self.passed],
-        }
-
-
-class _Failed(Exception):
-    pass
+__all__ = ["VERIFICATION_VERSION", "Check", "Verification", "verify_result"]
 
 
 def verify_result(
@@ -84,141 +22,9 @@ def verify_result(
     key_files: list[Path] | None = None,
     insecure: bool | None = None,
 ) -> Verification:
-    """Verify the result at `reference` (see evalhub.adapters.oci.references) against
-    `key_files`, or the trusted keys of evalhub.yaml. A bad reference or key file raises
-    ConfigError; everything about the artifact itself is reported in the Verification."""
-    default = parse_target(project.config.registry.target)
-    ref = parse_reference(reference, default)
-    keys = trusted_keys(project, key_files)
-    result = Verification(str(ref))
-    try:
-        store = open_store(project, ref.target, insecure)
-        _verify(store, ref, keys, result)
-    except _Failed as failed:
-        result.reason = str(failed)
-    except PublishError as exc:
-        result.reason = exc.message
-    return result
-
-
-def _verify(store: OciStore, ref: Reference, keys: list[PublicKey], out: Verification) -> None:
-    if not keys:
-        raise _Failed(
-            "no trusted public keys: list them under signing.trusted_keys in evalhub.yaml "
-            "or pass --key PUBLIC_KEY_FILE"
-        )
-    wanted = ref.digest or ref.tag
-    assert wanted is not None
-    manifest = store.get_manifest(wanted)
-    if manifest is None:
-        raise _Failed(f"{store.display} has no {wanted}")
-    digest = digest_of(manifest)
-    if ref.digest and digest != ref.digest:
-        raise _Failed(f"the manifest fetched as {ref.digest} hashes to {digest}")
-    out.digest = digest
-    value = parse_json(manifest)
-    if value.get("artifactType") != RESULT_TYPE:
-        raise _Failed(
-            f"{digest} is not an evalhub result (artifactType {value.get('artifactType')!r})"
-        )
-    out.passed.append(Check("manifest", f"{digest}, artifactType {RESULT_TYPE}"))
-
-    layers = _fetch_layers(store, value)
-    out.passed.append(Check("layers", f"{len(layers)} re-hashed: " + ", ".join(layers)))
-
-    record, spec_note = _result(layers)
-    out.record = record
-    out.passed.append(
-        Check(
-            "result",
-            f"{record.evaluation}, fingerprint {record.fingerprint[:16]}…, "
-            f"verdict {record.verdict}; {spec_note}",
-        )
-    )
-    if ref.tag:
-        moved = attestation.check_tag(ref.tag, record)
-        if moved:
-            raise _Failed(moved)
-        out.passed.append(Check("tag", f"{ref.tag} names this result"))
-
-    attached = referrers(store, digest, DSSE_TYPE)
-    if not attached:
-        raise _Failed(f"no attestation is attached to {digest}: the result is not signed")
-    problems = []
-    for entry in attached:
-        try:
-            key = check_attestation(store, entry, digest, record, keys)
-        except Rejected as failed:
-            problems.append(str(failed))
-            continue
-        out.attestation, out.key = str(entry["digest"]), key
-        out.passed.append(
-            Check(
-                "attestation",
-                f"{entry['digest']} signed by {key.name} ({key.key_id}); "
-                "its subject is this manifest and its predicate equals the result layer",
-            )
-        )
-        return
-    raise _Failed("; ".join(problems))
-
-
-def _fetch_layers(store: OciStore, manifest: dict[str, Any]) -> dict[str, bytes]:
-    config = manifest.get("config")
-    layers = manifest.get("layers")
-    if not isinstance(config, dict) or not isinstance(layers, list):
-        raise _Failed("the manifest has no config or layers")
-    out: dict[str, bytes] = {}
-    for entry in [config, *layers]:
-        if not isinstance(entry, dict) or not isinstance(entry.get("digest"), str):
-            raise _Failed("the manifest has a malformed descriptor")
-        annotations = entry.get("annotations")
-        annotations = annotations if isinstance(annotations, dict) else {}
-        name = str(annotations.get(TITLE) or ("config" if entry is config else entry["digest"]))
-        data = store.get_blob(entry["digest"])
-        if data is None:
-            raise _Failed(f"layer {name} ({entry['digest']}) is missing from the store")
-        if digest_of(data) != entry["digest"] or len(data) != entry.get("size"):
-            raise _Failed(
-                f"layer {name} does not match its digest {entry['digest']} "
-                f"(content hashes to {digest_of(data)}): the blob was replaced"
-            )
-        out[name] = data
-    return out
-
-
-def _result(layers: dict[str, bytes]) -> tuple[ResultRecord, str]:
-    """The result record, and what was learnt from re-fingerprinting the spec layer.
-
-    The spec layer is covered by the manifest digest like every layer; re-fingerprinting it
-    is an extra consistency check, made when this evalhub computes fingerprints the same way
-    (same FINGERPRINT_VERSION, spec model still readable) and skipped, with a note, otherwise.
-    """
-    if "result.json" not in layers or "spec.json" not in layers:
-        raise _Failed("the result has no result.json or spec.json layer")
-    try:
-        record = ResultRecord.model_validate_json(layers["result.json"])
-    except ValidationError as exc:
-        raise _Failed(f"the result layer is not an evalhub result: {_first(exc)}") from exc
-    if record.fingerprint_version != FINGERPRINT_VERSION:
-        return (
-            record,
-            f"fingerprint version {record.fingerprint_version}: spec not re-fingerprinted",
-        )
-    try:
-        resolved = ResolvedEvaluation.model_validate_json(layers["spec.json"])
-    except ValidationError as exc:
-        return record, f"spec layer not re-fingerprinted ({_first(exc)})"
-    fingerprint = evaluation_fingerprint(resolved)
-    if fingerprint != record.fingerprint or resolved.name != record.evaluation:
-        raise _Failed(
-            f"the spec layer ({resolved.name}, fingerprint {fingerprint[:16]}…) is not the spec "
-            f"of the result ({record.evaluation}, fingerprint {record.fingerprint[:16]}…)"
-        )
-    return record, "the spec layer has the same fingerprint"
-
-
-def _first(exc: ValidationError) -> str:
-    error = exc.errors()[0]
-    where = ".".join(str(part) for part in error["loc"])
-    return f"{where}: {error['msg']}" if where else error["msg"]
+    """Verify the result at `reference` (a target with :TAG and/or @DIGEST, or a bare tag or
+    digest in registry.target) against `key_files`, or the trusted keys of evalhub.yaml. A bad
+    reference or key file raises ConfigError; everything about the artifact itself is
+    reported in the Verification."""
+    result = compose.published_result(project, reference, insecure)
+    return result.verify(trusted_keys(project, key_files))

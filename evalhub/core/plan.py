@@ -16,7 +16,7 @@ A unit shared by several evaluations runs once: later evaluations list it as `sh
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Mapping
+from collections.abc import Collection, Iterable, Mapping
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -102,9 +102,11 @@ def make_plan(
     orphans: bool = True,
     fingerprints: Fingerprints | None = None,
     publishing: bool = False,
+    lost: Collection[str] = (),
 ) -> Plan:
     """Diff the resolved evaluations against the recorded state. With `publishing` (a signing
-    key is at hand), a recorded result that was never published is pending too."""
+    key is at hand), a recorded result that was never published is pending too, and so is one
+    whose published digest is in `lost` (the target no longer holds it)."""
     fingerprints = fingerprints or Fingerprints()
     unit_heads = state.unit_heads()
     evaluation_heads = state.evaluation_heads()
@@ -123,6 +125,7 @@ def make_plan(
                 scheduled,
                 fingerprints,
                 publishing,
+                lost,
             )
         )
     if orphans:
@@ -161,6 +164,7 @@ def _evaluation_action(
     scheduled: dict[str, str],
     fingerprints: Fingerprints,
     publishing: bool,
+    lost: Collection[str],
 ) -> EvaluationAction:
     fingerprint = fingerprints.evaluation(evaluation)
     recorded = head.fingerprint if head else None
@@ -206,6 +210,11 @@ def _evaluation_action(
     elif head.fingerprint == fingerprint and head.status == "succeeded":
         if publishing and PUBLISHED_DIGEST not in head.tags:
             action, reasons = "publish", ["recorded, but never published and signed"]
+        elif publishing and head.tags[PUBLISHED_DIGEST] in lost:
+            action = "publish"
+            reasons = [
+                f"published as {head.tags[PUBLISHED_DIGEST]}, which the target no longer holds"
+            ]
         else:
             action, reasons = "noop", []
     else:

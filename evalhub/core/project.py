@@ -109,6 +109,13 @@ class Registry(Strict):
         description="A docker config.json with credentials (default: $DOCKER_CONFIG/config.json "
         "or ~/.docker/config.json); used when no env vars are named.",
     )
+    timeout_seconds: float = Field(
+        default=10,
+        gt=0,
+        le=600,
+        description="Seconds to wait for the registry to connect and to answer each request; "
+        "a registry that does not answer in time fails the publish (the result stays pending).",
+    )
 
 
 class KubernetesSettings(Strict):

@@ -7,9 +7,10 @@ from typing import Any
 
 from evalhub.adapters.oci.artifact import DSSE_TYPE, digest_of, parse_json
 from evalhub.adapters.oci.store import OciStore
-from evalhub.adapters.signing import PublicKey, open_envelope
 from evalhub.core import attestation
+from evalhub.core.publication import KeyRef
 from evalhub.core.result import ResultRecord
+from evalhub.ports import Keyring
 
 
 class Rejected(Exception):
@@ -21,8 +22,8 @@ def check_attestation(
     entry: dict[str, Any],
     subject: str,
     record: ResultRecord,
-    keys: list[PublicKey],
-) -> PublicKey:
+    keys: Keyring,
+) -> KeyRef:
     """The trusted key that signed the attestation `entry` (a referrers descriptor) about the
     result manifest `subject` holding `record`; raises Rejected saying what is wrong."""
     name = entry.get("digest")
@@ -50,12 +51,12 @@ def check_attestation(
     if envelope is None or digest_of(envelope) != layers[0]["digest"]:
         raise Rejected(f"the envelope of attestation {name} is missing or was replaced")
     try:
-        opened = open_envelope(envelope, keys)
+        opened = keys.open(envelope)
     except ValueError as exc:
         raise Rejected(f"attestation {name} is {exc}") from exc
     if opened.key is None:
         signers = ", ".join(opened.signed_by) or "no key"
-        trusted = ", ".join(f"{k.name} ({k.key_id})" for k in keys)
+        trusted = ", ".join(f"{k.name} ({k.key_id})" for k in keys.refs())
         raise Rejected(
             f"attestation {name} is not signed by a trusted key: signed by {signers}; "
             f"trusted: {trusted}"

@@ -3,8 +3,12 @@ auth backends), with evalhub's own bounds on waiting.
 
 oras-py retries every failed request five times with sleeps of 2 + 3^n seconds (over two
 minutes): a wrong password or a dead registry would hang `apply`. Requests here go through
-the client's undecorated request method instead, with a connect/read timeout and at most one
-quick retry for a dropped connection or a 5xx answer; 401/403 are never retried.
+the client's undecorated request method instead, with a connect and a read timeout of
+`registry.timeout_seconds` (default 10) and at most one quick retry for a refused or dropped
+connection or a 5xx answer; 401/403 are never retried, nor is a timeout (a registry that
+accepted the connection and never answered will not answer the retry either). Once the
+registry has not answered, this client fails every later request at once, so an apply with
+many results waits for it once, not once per result.
 
 Credentials, first found wins: a bearer token from `registry.token_env`; user and password
 from `registry.username_env` / `registry.password_env`; the docker config file
@@ -16,7 +20,7 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -27,7 +31,7 @@ from evalhub.adapters.oci.artifact import INDEX, MANIFEST, parse_json
 from evalhub.adapters.oci.references import Target, is_loopback
 from evalhub.core.errors import ConfigError, PublishError
 
-TIMEOUT = (5.0, 30.0)  # seconds to connect, seconds between bytes
+TIMEOUT = 10.0  # seconds to connect, and seconds between bytes (registry.timeout_seconds)
 ATTEMPTS = 2
 RETRY_PAUSE = 0.5
 ACCEPT = ", ".join([MANIFEST, INDEX, "application/vnd.docker.distribution.manifest.v2+json"])
@@ -43,13 +47,23 @@ class Credentials:
 
 
 class _TimeoutSession(requests.Session):
+    def __init__(self, timeout: float) -> None:
+        super().__init__()
+        self.timeout = timeout
+
     def request(self, method: str, url: str, *args: Any, **kwargs: Any) -> Any:  # type: ignore[override]
-        kwargs.setdefault("timeout", TIMEOUT)
+        kwargs.setdefault("timeout", (self.timeout, self.timeout))
         return super().request(method, url, *args, **kwargs)
 
 
 class OciRegistry:
-    def __init__(self, target: Target, credentials: Credentials, insecure: bool = False) -> None:
+    def __init__(
+        self,
+        target: Target,
+        credentials: Credentials,
+        insecure: bool = False,
+        timeout: float = TIMEOUT,
+    ) -> None:
         if target.kind != "registry":
             raise ValueError(f"{target} is not a registry")
         if insecure and not is_loopback(target.host):
@@ -62,7 +76,9 @@ class OciRegistry:
         self.target = target
         self.credentials = credentials
         self.prefix = "http" if insecure else "https"
+        self.timeout = timeout
         self._client: Any = None
+        self._down: PublishError | None = None  # the registry did not answer: not again
 
     # -- OciStore ------------------------------------------------------------------------------
 
@@ -72,6 +88,19 @@ class OciRegistry:
             return False
         self._expect(response, (200,), f"checking blob {digest}")
         return True
+
+    def has_manifest(self, digest: str) -> bool:
+        response = self._request("HEAD", f"manifests/{digest}", headers={"Accept": ACCEPT})
+        if response.status_code == 404:
+            return False
+        self._expect(response, (200,), f"checking manifest {digest}")
+        return True
+
+    def missing(self, digests: Collection[str]) -> set[str]:
+        return {d for d in digests if not self.has_manifest(d)}
+
+    def recover(self) -> bool:
+        return False  # a registry keeps its own tags
 
     def put_blob(self, digest: str, data: bytes) -> None:
         started = self._request("POST", "blobs/uploads/", headers={"Content-Length": "0"})
@@ -148,7 +177,10 @@ class OciRegistry:
         return response
 
     def _bounded(self, send: Callable[[], requests.Response]) -> requests.Response:
-        """`send`, tried again once after a dropped connection or a 5xx; errors translated."""
+        """`send`, tried again once after a refused or dropped connection or a 5xx, never
+        after a timeout; errors translated. A registry that did not answer stays down."""
+        if self._down is not None:
+            raise self._down
         for attempt in range(1, ATTEMPTS + 1):
             try:
                 response = send()
@@ -158,13 +190,12 @@ class OciRegistry:
                     "a loopback registry serving plain HTTP needs registry.insecure: true",
                 ) from exc
             except (requests.ConnectionError, requests.Timeout) as exc:
-                if attempt < ATTEMPTS:
+                timed_out = isinstance(exc, requests.Timeout) or "timed out" in str(exc)
+                if attempt < ATTEMPTS and not timed_out:
                     time.sleep(RETRY_PAUSE)
                     continue
-                raise PublishError(
-                    f"cannot reach {self.display}: {_reason(exc)}",
-                    "check that the registry is running and that registry.target names it",
-                ) from exc
+                self._down = self._unreachable(exc, timed_out)
+                raise self._down from exc
             except requests.RequestException as exc:
                 raise PublishError(f"talking to {self.display} failed: {_reason(exc)}") from exc
             if response.status_code >= 500 and attempt < ATTEMPTS:
@@ -172,6 +203,18 @@ class OciRegistry:
                 continue
             return response
         raise AssertionError("unreachable")
+
+    def _unreachable(self, exc: Exception, timed_out: bool) -> PublishError:
+        if timed_out:
+            return PublishError(
+                f"cannot reach {self.display}: no answer within {self.timeout:g} s",
+                "check that the registry is running and answering (registry.timeout_seconds "
+                "sets the wait); the result stays recorded and the next apply publishes it",
+            )
+        return PublishError(
+            f"cannot reach {self.display}: {_reason(exc)}",
+            "check that the registry is running and that registry.target names it",
+        )
 
     def _url(self, path: str) -> str:
         return f"{self.prefix}://{self.target.host}/v2/{self.target.repository}/{path}"
@@ -190,7 +233,7 @@ class OciRegistry:
             insecure=self.prefix == "http",
             auth_backend="token" if bearer else "basic",
         )
-        session = _TimeoutSession()
+        session = _TimeoutSession(self.timeout)
         session.cookies = client.session.cookies  # oras ignores cookies: keep its policy
         client.session = client.auth.session = session
         creds = self.credentials
@@ -211,7 +254,7 @@ class OciRegistry:
     def _ping(self) -> requests.Response:
         """GET /v2/ without credentials: is the registry there, and how does it authenticate?"""
         url = f"{self.prefix}://{self.target.host}/v2/"
-        with _TimeoutSession() as session:
+        with _TimeoutSession(self.timeout) as session:
             return self._bounded(lambda: session.get(url))
 
     def _auth_error(self, status: int | None, detail: str) -> PublishError:

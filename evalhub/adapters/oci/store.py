@@ -6,7 +6,7 @@ pushing, attaching referrers and copying are written once, against it.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Collection
 from typing import Any, Protocol
 
 from evalhub.adapters.oci.artifact import (
@@ -19,6 +19,7 @@ from evalhub.adapters.oci.artifact import (
     referrers_tag,
 )
 from evalhub.core.errors import PublishError
+from evalhub.core.publication import Copied
 
 
 class OciStore(Protocol):
@@ -48,6 +49,17 @@ class OciStore(Protocol):
         ...
 
     def tags(self) -> list[str]: ...
+
+    def has_manifest(self, digest: str) -> bool: ...
+
+    def missing(self, digests: Collection[str]) -> set[str]:
+        """Which manifests of `digests` the store does not hold."""
+        ...
+
+    def recover(self) -> bool:
+        """Re-derive what the store lists from what it holds (a layout's index.json); True
+        when something was restored."""
+        ...
 
 
 def push(store: OciStore, artifact: Artifact, tag: str | None = None) -> str:
@@ -84,13 +96,6 @@ def referrers(
     if found is None:
         found = referrers_list(store.get_manifest(referrers_tag(subject)))
     return [d for d in found if artifact_type is None or d.get("artifactType") == artifact_type]
-
-
-@dataclass(frozen=True)
-class Copied:
-    tag: str
-    digest: str
-    referrers: tuple[str, ...]  # digests of the attached manifests copied along
 
 
 def copy(source: OciStore, destination: OciStore, tag: str) -> Copied:

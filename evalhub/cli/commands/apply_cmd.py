@@ -142,7 +142,10 @@ def render(report: ApplyReport) -> int:
         err(f"not published {entry.name}: {entry.publish_error}")
     status = EXIT_OK
     if report.unpublished:
-        err("Recorded, but not published: the next `evalhub apply` publishes without re-running.")
+        err(
+            "Recorded, but not published (so not in the ledger yet): the next `evalhub apply` "
+            "publishes it without re-running, then writes its ledger entry."
+        )
         status = EXIT_ERROR
     failed = report.failed_units
     if failed:

@@ -1,0 +1,192 @@
+"""The composition root: the one app module that imports evalhub.adapters.
+
+Every other app module reaches the outside world through what this module builds from the
+project's settings — state stores, executors, managed environments, publishers, signers and
+keyrings (behind the Protocols of evalhub.ports) — or through the few plain helpers it passes
+on (atomic files, file locks, git, machine facts). tests/test_layers.py keeps it the only one.
+
+Heavy adapters (MLflow, OCI, cryptography) are imported when first built, not when this module
+is, so commands that need none of them start fast.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from evalhub.adapters.environments import packages
+from evalhub.adapters.files import file_lock, write_atomic
+from evalhub.adapters.frameworks import load_adapter
+from evalhub.adapters.git import (
+    CommitChange,
+    Revision,
+    commit_changes,
+    commit_exists,
+    commit_paths,
+    current_branch,
+    dirty_paths,
+    extract_tree,
+    file_revisions,
+    head_commit,
+    is_repository,
+    ledger_paths,
+    push,
+    remote_url,
+    resolve_revision,
+    show_file,
+    show_prefix,
+    verify_commit,
+)
+from evalhub.adapters.machine import machine_facts
+from evalhub.adapters.openai_client import fetch_models
+from evalhub.adapters.spec_files import WorkingTreeSpecs, display
+from evalhub.adapters.yaml_source import parse_documents, read_spec_file
+from evalhub.core.errors import ConfigError, PublishError
+from evalhub.ports import (
+    EnvironmentStore,
+    Executor,
+    Keyring,
+    PublishedResult,
+    Publisher,
+    Signer,
+    StateStore,
+)
+
+if TYPE_CHECKING:
+    from evalhub.app.project import Project
+
+__all__ = [
+    "CommitChange",
+    "Revision",
+    "WorkingTreeSpecs",
+    "commit_changes",
+    "commit_exists",
+    "commit_paths",
+    "current_branch",
+    "default_layout",
+    "dirty_paths",
+    "display",
+    "environment_store",
+    "extract_tree",
+    "fetch_models",
+    "file_lock",
+    "file_revisions",
+    "generate_key_pair",
+    "head_commit",
+    "is_repository",
+    "keyring",
+    "ledger_paths",
+    "load_adapter",
+    "local_executor",
+    "machine_facts",
+    "mlflow_state_store",
+    "packages",
+    "parse_documents",
+    "project_publisher",
+    "published_result",
+    "publisher",
+    "push",
+    "read_spec_file",
+    "remote_url",
+    "resolve_revision",
+    "show_file",
+    "show_prefix",
+    "signer",
+    "verify_commit",
+    "write_atomic",
+]
+
+
+# -- state and execution ---------------------------------------------------------------------
+
+
+def mlflow_state_store(uri: str, artifacts: Path) -> StateStore:
+    """The MLflow store at `uri` (artifacts of new experiments under `artifacts`)."""
+    from evalhub.adapters.mlflow_store import MlflowStateStore
+
+    return MlflowStateStore.open(uri, artifacts)
+
+
+def local_executor(concurrency: int) -> Executor:
+    """Units as `evalhub run-unit` processes on this machine, `concurrency` at once."""
+    from evalhub.adapters.executors.local import LocalExecutor
+
+    return LocalExecutor(concurrency)
+
+
+def environment_store(root: Path | None) -> EnvironmentStore:
+    """The providers' managed environments under `root` (None: ~/.cache/evalhub/envs)."""
+    from evalhub.adapters.environments import EnvironmentStore as Environments
+
+    return Environments(root)
+
+
+# -- keys ------------------------------------------------------------------------------------
+
+
+def generate_key_pair() -> tuple[bytes, bytes]:
+    """A new signing key pair: (private key PEM, public key PEM)."""
+    from evalhub.adapters.signing import generate_key
+
+    return generate_key()
+
+
+def signer(pem: bytes, origin: str) -> Signer:
+    """The Signer of a private key PEM (ConfigError when it is not one evalhub signs with)."""
+    from evalhub.adapters.signing import EnvelopeSigner
+
+    return EnvelopeSigner(pem, origin)
+
+
+def keyring(keys: list[tuple[bytes, str, str]]) -> Keyring:
+    """The keyring of public key PEMs, each with its trusted name and where it came from
+    (ConfigError naming the first that is not an ECDSA P-256 public key)."""
+    from evalhub.adapters.signing import TrustedKeys, load_public_key
+
+    return TrustedKeys([load_public_key(pem, name, origin) for pem, name, origin in keys])
+
+
+# -- publishing ------------------------------------------------------------------------------
+
+
+def publisher(
+    project: Project, target: str | None = None, insecure: bool | None = None
+) -> Publisher:
+    """The Publisher of `target` (default: registry.target of evalhub.yaml). A malformed target
+    or plain HTTP to a remote registry is a ConfigError; nothing touches the network yet."""
+    from evalhub.adapters.oci.publisher import OciPublisher, open_store
+    from evalhub.adapters.oci.references import parse_target
+
+    parsed = parse_target(target or project.config.registry.target)
+    store = open_store(parsed, project.config.registry, project.root, insecure)
+    return OciPublisher(store, parsed)
+
+
+def project_publisher(project: Project) -> Publisher:
+    """The project's publisher, its setting errors as PublishErrors (apply records a result
+    whatever happens to its publication, and publishes it later)."""
+    try:
+        return publisher(project)
+    except ConfigError as exc:
+        raise PublishError(f"registry.target: {exc.message}", exc.hint) from exc
+
+
+def published_result(
+    project: Project, reference: str, insecure: bool | None = None
+) -> PublishedResult:
+    """The result `reference` names: `<target>:TAG`, `<target>@DIGEST`, or a bare tag or digest
+    in registry.target. A malformed reference is a ConfigError."""
+    from evalhub.adapters.oci.publisher import open_store
+    from evalhub.adapters.oci.references import parse_reference, parse_target
+    from evalhub.adapters.oci.verify import OciResult
+
+    ref = parse_reference(reference, parse_target(project.config.registry.target))
+    store = open_store(ref.target, project.config.registry, project.root, insecure)
+    return OciResult(store, ref)
+
+
+def default_layout(project: Project) -> str:
+    """Where `evalhub publish` copies from by default: the configured layout, else the
+    embedded default."""
+    configured = project.config.registry.target
+    return configured if configured.startswith("oci-layout:") else "oci-layout:.evalhub/oci"
