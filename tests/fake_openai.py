@@ -27,6 +27,9 @@ class Script:
     always: int | str | None = None
     # A fault chosen per request from its body (after `faults` and `always` found none).
     fault_for: Callable[[dict[str, Any]], int | str | None] = lambda body: None
+    # An endpoint that repeats the request's headers (Authorization included) in its error
+    # bodies and its /models answer, as some gateways do.
+    echo_headers: bool = False
     requests: list[dict[str, Any]] = field(default_factory=list)
     headers: list[dict[str, str]] = field(default_factory=list)
     lock: threading.Lock = field(default_factory=threading.Lock)
@@ -53,7 +56,10 @@ class _Handler(BaseHTTPRequestHandler):
         with self.script.lock:
             self.script.requests.append({"path": self.path})
         if self.path.rstrip("/") == "/v1/models":
-            self._send(200, json.dumps({"object": "list", "data": [{"id": "fake-model"}]}).encode())
+            models: dict[str, Any] = {"object": "list", "data": [{"id": "fake-model"}]}
+            if self.script.echo_headers:
+                models["request_headers"] = dict(self.headers.items())
+            self._send(200, json.dumps(models).encode())
         else:
             self._send(404, b"{}")
 
@@ -73,7 +79,10 @@ class _Handler(BaseHTTPRequestHandler):
             self._send(200, b"<html>oops</html>", "text/html")
             return
         if isinstance(fault, int):
-            self._send(fault, json.dumps({"error": {"message": "scripted"}}).encode())
+            message = "scripted"
+            if self.script.echo_headers:
+                message = f"invalid credentials: {self.headers.get('Authorization')}"
+            self._send(fault, json.dumps({"error": {"message": message}}).encode())
             return
         if self.path.endswith("/chat/completions"):
             prompt = body["messages"][-1]["content"]

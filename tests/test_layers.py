@@ -19,6 +19,7 @@ COMPOSITION = "evalhub.app.compose"  # the one app module that builds adapters
 CORE_ALLOWED = {
     "__future__",
     "abc",
+    "base64",
     "collections",
     "copy",
     "dataclasses",

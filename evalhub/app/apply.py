@@ -28,6 +28,7 @@ from evalhub.app.plan import ProjectPlan, current_plan_for, load_saved_plan, mak
 from evalhub.app.project import Project
 from evalhub.app.publish import check_publish_settings
 from evalhub.app.record import Recorder, Scored, UnitReport
+from evalhub.app.redaction import redacting
 from evalhub.app.results import Concluded, conclude, publishing_to
 from evalhub.app.state import open_state_store
 from evalhub.core.errors import EvalhubError
@@ -35,6 +36,7 @@ from evalhub.core.ledger import LedgerEntry
 from evalhub.core.plan import Plan
 from evalhub.core.runs import Scheduled
 from evalhub.core.scoring import EvaluationScore
+from evalhub.core.secrets import protected_variables
 from evalhub.ports import ExecutionEvents, Executor, Publisher, StateStore
 
 RUNNABLE = ("create", "run", "retry", "rescore", "publish")
@@ -114,12 +116,15 @@ def apply(
         scheduled = _scheduled(current)
         check_executors(scheduled)
         concurrency = options.concurrency or project.config.executors.concurrency
+        # Units and their outside text reach the store only through the redactor; a unit's
+        # process never gets the project's protected variables (evalhub.core.secrets).
+        protected = protected_variables(project.config)
         _execute(
             project,
             scheduled,
             _Seams(
-                store,
-                executor or compose.local_executor(concurrency),
+                redacting(store, project.config, current.evaluations),
+                executor or compose.local_executor(concurrency, protected),
                 environments or compose.environment_store(environment_root(project)),
                 options.display,
                 publisher,

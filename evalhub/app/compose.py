@@ -11,6 +11,7 @@ is, so commands that need none of them start fast.
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -42,6 +43,7 @@ from evalhub.adapters.openai_client import fetch_models
 from evalhub.adapters.spec_files import WorkingTreeSpecs, display
 from evalhub.adapters.yaml_source import parse_documents, read_spec_file
 from evalhub.core.errors import ConfigError, PublishError
+from evalhub.core.secrets import WELL_KNOWN
 from evalhub.ports import (
     EnvironmentStore,
     Executor,
@@ -107,11 +109,12 @@ def mlflow_state_store(uri: str, artifacts: Path) -> StateStore:
     return MlflowStateStore.open(uri, artifacts)
 
 
-def local_executor(concurrency: int) -> Executor:
-    """Units as `evalhub run-unit` processes on this machine, `concurrency` at once."""
+def local_executor(concurrency: int, protected: Collection[str] = WELL_KNOWN) -> Executor:
+    """Units as `evalhub run-unit` processes on this machine, `concurrency` at once; none gets
+    a `protected` variable (evalhub.core.secrets)."""
     from evalhub.adapters.executors.local import LocalExecutor
 
-    return LocalExecutor(concurrency)
+    return LocalExecutor(concurrency, protected=protected)
 
 
 def environment_store(root: Path | None) -> EnvironmentStore:

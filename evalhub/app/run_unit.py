@@ -3,6 +3,9 @@
 Reads a JobSpec, runs the provider's adapter, and writes JobResults atomically. An expected
 failure (UnitError) and an adapter crash both become a `failed` result with the reason, so the
 executor can always tell a failed unit from one that never finished (no result file).
+
+An endpoint or a framework may repeat the unit's API key (a 401 body echoing the Authorization
+header): the result and every file the adapter left are redacted before anything reads them.
 """
 
 from __future__ import annotations
@@ -25,7 +28,10 @@ from evalhub.core.job import (
     JobStatusUpdate,
     failed_result,
 )
+from evalhub.core.redact import Redactor
 from evalhub.core.scoring import metric_value, normalise
+from evalhub.core.secrets import WELL_KNOWN, secret_values
+from evalhub.core.unit_env import key_variables
 
 
 class StderrCallbacks:
@@ -109,7 +115,29 @@ def write_result(result: JobResults, path: Path) -> None:
     os.replace(tmp, path)
 
 
+def redact_output(output_dir: Path, redactor: Redactor) -> None:
+    """Mask the secrets in every file the adapter left (rewritten in place, atomically)."""
+    if not redactor or not output_dir.is_dir():
+        return
+    for path in output_dir.rglob("*"):
+        if path.is_symlink() or not path.is_file():
+            continue
+        data = path.read_bytes()
+        clean = redactor.bytes(data)
+        if clean != data:
+            tmp = path.with_name(path.name + ".redacting")
+            tmp.write_bytes(clean)
+            os.replace(tmp, path)
+
+
+def redact_result(result: JobResults, redactor: Redactor) -> JobResults:
+    return result.model_copy(update={"error": redactor.optional(result.error)})
+
+
 def run_unit(job_path: Path, out_path: Path) -> JobResults:
-    result = execute(read_job(job_path))
+    job = read_job(job_path)
+    redactor = Redactor(secret_values(os.environ, [*WELL_KNOWN, *key_variables(job)]))
+    result = redact_result(execute(job), redactor)
+    redact_output(Path(job.output_dir), redactor)
     write_result(result, out_path)
     return result

@@ -2,15 +2,26 @@
 
 from __future__ import annotations
 
+import os
+
 import click
+
+from evalhub.core.redact import Redactor
+from evalhub.core.secrets import secret_named, secret_values
+
+
+def console_redactor() -> Redactor:
+    """The console prints outside text (a unit's error, a registry's answer): it masks the
+    value of every variable that holds a credential (evalhub.core.redact)."""
+    return Redactor(secret_values(os.environ, secret_named(os.environ)))
 
 
 def out(text: str) -> None:
-    click.echo(text)
+    click.echo(console_redactor().text(text))
 
 
 def err(text: str) -> None:
-    click.echo(text, err=True)
+    click.echo(console_redactor().text(text), err=True)
 
 
 FORMAT_OPTION = click.Choice(["text", "json"])

@@ -3,6 +3,10 @@
 Bounded concurrency, a time limit per unit, and Ctrl-C stops every unit (its process group) and
 reports it as interrupted. A unit's files live in its work directory (the parent of the job's
 output_dir): unit.json, result.json, run-unit.log and the adapter's output/.
+
+A unit runs third-party code, so its process gets an allow-listed environment
+(evalhub.core.unit_env: never the signing key, store or registry credentials, CI tokens), and
+what it prints reaches run-unit.log only through the redactor (evalhub.core.redact).
 """
 
 from __future__ import annotations
@@ -13,21 +17,32 @@ import os
 import signal
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Collection, Sequence
 from pathlib import Path
 
 from pydantic import ValidationError
 
 from evalhub.core.job import PROGRESS_PREFIX, JobResults, JobSpec, JobStatusUpdate, failed_result
+from evalhub.core.redact import Redactor
+from evalhub.core.secrets import WELL_KNOWN, secret_values
+from evalhub.core.unit_env import key_variables, unit_environment
 from evalhub.ports import ExecutionEvents
 
-OFFLINE = {"HF_HUB_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1"}
+LONGEST_LINE = 1 << 20  # a unit's output without a newline is written in pieces this long
 
 
 class LocalExecutor:
-    def __init__(self, concurrency: int = 2, python: str = sys.executable) -> None:
+    def __init__(
+        self,
+        concurrency: int = 2,
+        python: str = sys.executable,
+        protected: Collection[str] = WELL_KNOWN,
+    ) -> None:
+        """`protected`: the variables only this process may read (secrets.protected_variables
+        of the project); a unit never gets them, and their values are masked in its output."""
         self.concurrency = concurrency
         self.python = python
+        self.protected = frozenset(protected)
 
     def run(self, jobs: Sequence[JobSpec], events: ExecutionEvents) -> dict[str, JobResults]:
         return asyncio.run(self._run_all(jobs, events))
@@ -79,13 +94,14 @@ class LocalExecutor:
         result_file.unlink(missing_ok=True)
         command = [self.python, "-m", "evalhub.cli.main", "run-unit", str(unit_file)]
         command += ["--out", str(result_file)]
-        env = {**os.environ, **OFFLINE, "PYTHONUNBUFFERED": "1"}
+        env = unit_environment(os.environ, job, self.protected)
+        redactor = Redactor(secret_values(os.environ, [*self.protected, *key_variables(job)]))
         started = time.monotonic()
         with (workdir / "run-unit.log").open("wb") as log:
             proc = await asyncio.create_subprocess_exec(
                 *command,
                 stdin=asyncio.subprocess.DEVNULL,
-                stdout=log,
+                stdout=asyncio.subprocess.PIPE,
                 stderr=asyncio.subprocess.PIPE,
                 env=env,
                 start_new_session=True,  # Ctrl-C reaches us; we stop the unit ourselves
@@ -100,7 +116,9 @@ class LocalExecutor:
                 await proc.wait()
                 raise
             try:
-                await asyncio.wait_for(self._follow(proc, job, events, log), job.timeout_seconds)
+                await asyncio.wait_for(
+                    self._follow(proc, job, events, log, redactor), job.timeout_seconds
+                )
             except TimeoutError:
                 _kill(proc)
                 await proc.wait()
@@ -113,6 +131,7 @@ class LocalExecutor:
                 events.finished(job, failed_result(job, "interrupted (the apply was stopped)"))
                 raise
         result = self._read_result(job, result_file, proc.returncode, workdir)
+        result = result.model_copy(update={"error": redactor.optional(result.error)})
         if result.duration_seconds == 0.0:
             result = result.model_copy(update={"duration_seconds": time.monotonic() - started})
         events.finished(job, result)
@@ -120,19 +139,34 @@ class LocalExecutor:
 
     @staticmethod
     async def _follow(
-        proc: asyncio.subprocess.Process, job: JobSpec, events: ExecutionEvents, log: object
+        proc: asyncio.subprocess.Process,
+        job: JobSpec,
+        events: ExecutionEvents,
+        log: object,
+        redactor: Redactor,
     ) -> None:
-        assert proc.stderr is not None
-        async for raw in proc.stderr:
-            line = raw.decode("utf-8", "replace")
-            if line.startswith(PROGRESS_PREFIX):
-                try:
-                    update = JobStatusUpdate.model_validate_json(line[len(PROGRESS_PREFIX) :])
-                except ValidationError:
-                    continue
-                events.progress(job, update)
-            else:
-                log.write(raw)  # type: ignore[attr-defined]
+        assert proc.stdout is not None and proc.stderr is not None
+
+        async def stderr() -> None:
+            assert proc.stderr is not None
+            async for raw in _lines(proc.stderr):
+                line = raw.decode("utf-8", "replace")
+                if line.startswith(PROGRESS_PREFIX):
+                    try:
+                        update = JobStatusUpdate.model_validate_json(line[len(PROGRESS_PREFIX) :])
+                    except ValidationError:
+                        continue
+                    update = update.model_copy(update={"message": redactor.text(update.message)})
+                    events.progress(job, update)
+                else:
+                    log.write(redactor.bytes(raw))  # type: ignore[attr-defined]
+
+        async def stdout() -> None:
+            assert proc.stdout is not None
+            async for raw in _lines(proc.stdout):
+                log.write(redactor.bytes(raw))  # type: ignore[attr-defined]
+
+        await asyncio.gather(stdout(), stderr())
         await proc.wait()
 
     @staticmethod
@@ -144,6 +178,22 @@ class LocalExecutor:
             tail = log.read_text(errors="replace").strip().splitlines()[-5:] if log.exists() else []
             detail = (": " + " | ".join(tail)) if tail else ""
             return failed_result(job, f"run-unit exited {code} without a result{detail}")
+
+
+async def _lines(stream: asyncio.StreamReader) -> AsyncIterator[bytes]:
+    """Whole lines (so a secret is never split between two writes), or pieces of
+    LONGEST_LINE bytes of a line that never ends."""
+    pending = b""
+    while chunk := await stream.read(1 << 16):
+        pending += chunk
+        *lines, pending = pending.split(b"\n")
+        for line in lines:
+            yield line + b"\n"
+        while len(pending) >= LONGEST_LINE:
+            yield pending[:LONGEST_LINE]
+            pending = pending[LONGEST_LINE:]
+    if pending:
+        yield pending
 
 
 def _kill(proc: asyncio.subprocess.Process) -> None:
