@@ -33,8 +33,7 @@ _UNRESERVED = frozenset(b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz01
 def _percent(secret: str, space: str) -> str:
     """URL (percent) encoding, RFC 3986; `space` is how a space is written ("%20" or "+")."""
     return "".join(
-        chr(b) if b in _UNRESERVED else space if b == 0x20 else f"%{b:02X}"
-        for b in secret.encode()
+        chr(b) if b in _UNRESERVED else space if b == 0x20 else f"%{b:02X}" for b in secret.encode()
     )
 
 
