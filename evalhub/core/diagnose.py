@@ -16,10 +16,30 @@ from evalhub.core.spec.base import HINT
 from evalhub.core.suggest import did_you_mean, one_of
 
 SECRET_FIELDS = {"api_key", "apikey", "key", "token", "password", "secret", "api_token", "auth"}
-# Well-known shapes of credentials; a spec holding one leaks it into git.
-SECRET_VALUE = re.compile(
-    r"^(sk-[A-Za-z0-9_-]{16,}|ghp_[A-Za-z0-9]{20,}|github_pat_\w{20,}|xox[abpr]-[\w-]{10,}"
-    r"|AKIA[0-9A-Z]{16}|hf_[A-Za-z0-9]{20,}|glpat-[\w-]{20,}|eyJ[\w-]{10,}\.[\w-]{10,}\.[\w-]*)$"
+# Well-known shapes of credentials, found anywhere in a string (a key inside a system prompt
+# is as leaked as a key on its own); a spec or evalhub.yaml holding one leaks it into git.
+# Each needs a long random-looking run, so prose ("ask-questions", "a Bearer token") passes.
+CREDENTIAL_SHAPES: tuple[tuple[str, re.Pattern[str]], ...] = tuple(
+    (what, re.compile(pattern))
+    for what, pattern in (
+        ("a private key (PEM)", r"-----BEGIN (?:[A-Z0-9]+ )*PRIVATE KEY-----"),
+        ("an OpenAI-style API key", r"(?<![\w-])sk-(?:[A-Za-z0-9]+-){0,3}[A-Za-z0-9_]{16,}"),
+        ("a bearer token", r"(?i)\bbearer\s+[A-Za-z0-9._~+/=-]{16,}"),
+        ("a Google API key", r"\bAIza[0-9A-Za-z_-]{35}"),
+        ("a GitHub token", r"\b(?:gh[pousr]_[A-Za-z0-9]{20,}|github_pat_\w{20,})"),
+        ("an AWS access key id", r"(?<![A-Z0-9])(?:AKIA|ASIA)[0-9A-Z]{16}(?![A-Z0-9])"),
+        ("a Hugging Face token", r"(?<![\w-])hf_[A-Za-z0-9]{20,}"),
+        ("a Slack token", r"\bxox[abpr]-[\w-]{10,}"),
+        ("a GitLab token", r"\bglpat-[\w-]{20,}"),
+        ("a JSON web token", r"\beyJ[\w-]{10,}\.[\w-]{10,}\.[\w-]*"),
+        # user:password@ (or a token as the user) in any URL; ssh's git@host is no secret.
+        ("a URL with credentials", r"(?i)\b(?!ssh://|git\+ssh://)[a-z][a-z0-9+.-]*://[^/\s@]+@"),
+    )
+)
+URL_SECRET_HINT = (
+    "credentials never go in a URL you commit: name environment variables instead (a Model's "
+    "`api_key_env`; in evalhub.yaml `registry.username_env`, `password_env` or `token_env`; "
+    "for MLflow, MLFLOW_TRACKING_USERNAME and MLFLOW_TRACKING_PASSWORD)"
 )
 SECRET_HINT = (
     "secrets never go in specs: put the value in an environment variable and name the "
@@ -108,6 +128,8 @@ def describe(value: Any) -> str:
     if isinstance(value, int | float):
         return f"the number {value}"
     if isinstance(value, str):
+        if credential_in(value) and not _CREDENTIALS.search(value):
+            return "a string holding a credential"  # never echo a secret back
         value = _CREDENTIALS.sub(r"\1***@", value)  # never echo a password back
         shown = value if len(value) <= 40 else value[:37] + "..."
         return f"the string {shown!r}"
@@ -268,11 +290,32 @@ class Diagnoser:
     # -- values that leak secrets ---------------------------------------------------------------
 
     def leaked_secrets(self, data: Any, path: Path = ()) -> Iterator[Diagnostic]:
+        """Credentials anywhere in the document: in values (whole or part) and in keys. The
+        message names the kind of credential, never the value."""
         if isinstance(data, dict):
             for key, value in data.items():
+                what = credential_in(key) if isinstance(key, str) else None
+                if what:
+                    # The path names the key; shown, it would repeat the credential.
+                    yield self.at(
+                        (*path, "{redacted}"), f"this key looks like a credential ({what})",
+                        _hint_for(what), key=True, where=(*path, key),
+                    )  # fmt: skip
                 yield from self.leaked_secrets(value, (*path, key))
         elif isinstance(data, list):
             for index, value in enumerate(data):
                 yield from self.leaked_secrets(value, (*path, index))
-        elif isinstance(data, str) and SECRET_VALUE.match(data):
-            yield self.at(path, "this value looks like a credential", SECRET_HINT)
+        elif isinstance(data, str) and (what := credential_in(data)):
+            yield self.at(path, f"this value looks like a credential ({what})", _hint_for(what))
+
+
+def _hint_for(what: str) -> str:
+    return URL_SECRET_HINT if "URL" in what else SECRET_HINT
+
+
+def credential_in(text: str) -> str | None:
+    """What kind of credential `text` holds somewhere, if any (never the credential)."""
+    for what, shape in CREDENTIAL_SHAPES:
+        if shape.search(text):
+            return what
+    return None
