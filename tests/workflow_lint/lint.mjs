@@ -1,5 +1,5 @@
 #!/usr/bin/env node
-// Offline checks of GitHub Actions files, run by tests/test_workflows.py (no network, no GitHub).
+// Offline checks of GitHub Actions files, run by tests/github/ (no network, no GitHub).
 //
 //   node lint.mjs FILE...
 //

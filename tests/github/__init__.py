@@ -1,0 +1,1 @@
+"""The GitHub integration: workflows, the composite action, pre-commit hooks (offline)."""
