@@ -5,16 +5,21 @@ the ledger push).
 
 from __future__ import annotations
 
+import json
+import re
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from tests.github.workflows import (
+    ALL_FILES,
     MAIN_WORKFLOW,
     PR_WORKFLOW,
     StepRunner,
     git,
     load,
+    scripts_of,
     step_named,
     steps_of,
 )
@@ -34,7 +39,8 @@ def test_main_workflow_triggers_and_loop_protection() -> None:
     assert "!startsWith(github.event.head_commit.message, 'evalhub: record')" in condition
     assert "github.event_name == 'workflow_dispatch'" in condition
     apply = step_named(workflow, "Apply")["run"]
-    assert "evalhub apply --yes --commit --skip-ci --push" in apply
+    assert "evalhub apply --yes --commit --skip-ci" in apply
+    assert "--push" not in apply  # the push is a step of its own, the only one with a token
 
 
 def test_main_workflow_never_applies_twice_at_once() -> None:
@@ -98,7 +104,7 @@ def test_main_apply_step_arguments(
         env["EVALHUB_LEDGER_SIGNING_KEY"] = key
     proc = steps.run(MAIN_WORKFLOW, "Apply", **env)
     assert proc.returncode == 0, proc.stderr
-    assert steps.calls() == [["apply", "--yes", "--commit", "--skip-ci", "--push", *expected]]
+    assert steps.calls() == [["apply", "--yes", "--commit", "--skip-ci", *expected]]
     assert not (steps.tmp / "x").exists()
 
 
@@ -134,9 +140,7 @@ def test_main_gate_and_audit_steps(
         assert error in proc.stdout
 
 
-def test_main_ledger_push_retry_rebases_onto_a_moved_main(
-    steps: StepRunner, tmp_path: Path
-) -> None:
+def test_main_ledger_push_rebases_onto_a_moved_main(steps: StepRunner, tmp_path: Path) -> None:
     origin = tmp_path / "origin.git"
     git(tmp_path, "init", "-q", "--bare", "-b", "main", str(origin))
     runner = tmp_path / "runner"
@@ -146,28 +150,43 @@ def test_main_ledger_push_retry_rebases_onto_a_moved_main(
     git(runner, "add", "-A")
     git(runner, "commit", "-q", "-m", "specs")
     git(runner, "push", "-q", "origin", "HEAD:main")
+    identity = {
+        "GIT_AUTHOR_NAME": "t", "GIT_AUTHOR_EMAIL": "t@evalhub.invalid",
+        "GIT_COMMITTER_NAME": "t", "GIT_COMMITTER_EMAIL": "t@evalhub.invalid",
+        "LEDGER_TOKEN": "ghs_not-a-real-token",
+    }  # fmt: skip
     # nothing waits: the step does nothing
-    proc = steps.run(MAIN_WORKFLOW, "Push the ledger if main moved meanwhile", cwd=runner)
+    proc = steps.run(MAIN_WORKFLOW, "Push the ledger", cwd=runner, **identity)
     assert proc.returncode == 0 and "No commit of this run waits" in proc.stdout
-    # someone merges while the apply runs; the apply's ledger commit could not be pushed
+    # main did not move: the ledger commit is pushed as it is
+    (runner / "results").mkdir()
+    (runner / "results" / "a.json").write_text("{}\n", encoding="utf-8")
+    git(runner, "add", "-A")
+    git(runner, "commit", "-q", "-m", "evalhub: record a pass 0123456789ab [skip ci]")
+    proc = steps.run(MAIN_WORKFLOW, "Push the ledger", cwd=runner, **identity)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert "::warning" not in proc.stdout
+    assert git(origin, "rev-parse", "main") == git(runner, "rev-parse", "HEAD")
+    # someone merges while the next apply runs: its ledger commit is rebased onto the new main
     other = tmp_path / "other"
     git(tmp_path, "clone", "-q", str(origin), str(other))
     (other / "evals" / "a.yaml").write_text("a: 2\n", encoding="utf-8")
     git(other, "commit", "-q", "-am", "merged meanwhile")
     git(other, "push", "-q", "origin", "HEAD:main")
-    (runner / "results").mkdir()
-    (runner / "results" / "a.json").write_text("{}\n", encoding="utf-8")
-    git(runner, "add", "-A")
-    git(runner, "commit", "-q", "-m", "evalhub: record a pass 0123456789ab [skip ci]")
-    proc = steps.run(
-        MAIN_WORKFLOW, "Push the ledger if main moved meanwhile", cwd=runner,
-        GIT_AUTHOR_NAME="t", GIT_AUTHOR_EMAIL="t@evalhub.invalid",
-        GIT_COMMITTER_NAME="t", GIT_COMMITTER_EMAIL="t@evalhub.invalid",
-    )  # fmt: skip
+    (runner / "results" / "a.json").write_text('{"a": 2}\n', encoding="utf-8")
+    git(runner, "commit", "-q", "-am", "evalhub: record a pass 123456789abc [skip ci]")
+    proc = steps.run(MAIN_WORKFLOW, "Push the ledger", cwd=runner, **identity)
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert "::warning title=evalhub ledger::" in proc.stdout
     log = git(origin, "log", "--format=%s", "main").splitlines()
-    assert log == ["evalhub: record a pass 0123456789ab [skip ci]", "merged meanwhile", "specs"]
+    assert log == [
+        "evalhub: record a pass 123456789abc [skip ci]",
+        "merged meanwhile",
+        "evalhub: record a pass 0123456789ab [skip ci]",
+        "specs",
+    ]
+    # the token was handed to git per command, never written into the repository's config
+    assert "ghs_not-a-real-token" not in (runner / ".git" / "config").read_text(encoding="utf-8")
 
 
 def test_the_embedded_store_is_cached_under_one_name() -> None:
@@ -193,3 +212,67 @@ def test_the_embedded_store_is_cached_under_one_name() -> None:
         assert restore["with"]["restore-keys"] == "evalhub-state-"
         assert restore["if"] == "env.MLFLOW_TRACKING_URI == ''"
     assert "!cancelled()" in save["if"] and "MLFLOW_TRACKING_URI == ''" in save["if"]
+
+
+# -- secrets, step by step (issue 12 item 1) ------------------------------------------------------
+
+SECRET = re.compile(r"\bsecrets\.([A-Z][A-Z0-9_]*)")
+
+
+def secrets_by_step(workflow: dict[str, Any]) -> dict[str, set[str]]:
+    """Step name -> the secrets its `env:` reads."""
+    return {
+        step.get("name", step.get("uses", "")): set(SECRET.findall(json.dumps(step.get("env", {}))))
+        for step in steps_of(workflow)
+    }
+
+
+def test_signing_key_never_reaches_a_unit_process_in_the_main_workflow() -> None:
+    """The signing key, the registry and MLflow credentials and the write token are given only
+    to the steps that use them; none reaches a step that installs or runs third-party code
+    except Apply, whose units get an allow-listed environment (tests/test_unit_secrets.py)."""
+    workflow = load(MAIN_WORKFLOW)
+    job = workflow["jobs"]["apply"]
+    # the job-wide environment holds only the tracking URI (the cache steps test it)
+    assert set(SECRET.findall(json.dumps(job["env"]))) <= {"MLFLOW_TRACKING_URI"}
+    by_step = {name: found for name, found in secrets_by_step(workflow).items() if found}
+    assert by_step == {
+        "Ledger commit signing key": {"EVALHUB_LEDGER_SSH_KEY"},
+        "Apply": {
+            "SUPPORT_ASSISTANT_API_KEY", "EVALHUB_SIGNING_KEY",
+            "EVALHUB_REGISTRY_USERNAME", "EVALHUB_REGISTRY_PASSWORD",
+            "MLFLOW_TRACKING_USERNAME", "MLFLOW_TRACKING_PASSWORD", "MLFLOW_TRACKING_TOKEN",
+        },
+        "Push the ledger": {"EVALHUB_LEDGER_TOKEN"},
+        "Gate": {
+            "EVALHUB_REGISTRY_USERNAME", "EVALHUB_REGISTRY_PASSWORD",
+            "MLFLOW_TRACKING_USERNAME", "MLFLOW_TRACKING_PASSWORD", "MLFLOW_TRACKING_TOKEN",
+        },
+        "Audit": {
+            "EVALHUB_REGISTRY_USERNAME", "EVALHUB_REGISTRY_PASSWORD",
+            "MLFLOW_TRACKING_USERNAME", "MLFLOW_TRACKING_PASSWORD", "MLFLOW_TRACKING_TOKEN",
+        },
+    }  # fmt: skip
+    names = [step.get("name") for step in steps_of(workflow)]
+    # The write token comes after every step that runs third-party code, and is the only push.
+    assert names.index("Push the ledger") == names.index("Apply") + 1
+    pushes = [
+        name for name, code in scripts_of(workflow) if re.search(r"\bpush origin|--push", code)
+    ]
+    assert pushes == ["Push the ledger"]
+    push = step_named(workflow, "Push the ledger")
+    assert push["env"]["LEDGER_TOKEN"] == "${{ secrets.EVALHUB_LEDGER_TOKEN || github.token }}"
+    assert "::add-mask::" in push["run"]  # the derived header is masked in the log too
+
+
+@pytest.mark.parametrize("path", ALL_FILES, ids=lambda p: p.name)
+def test_checkouts_keep_no_token_in_the_git_config(path: Path) -> None:
+    """Third-party code (pip installs, frameworks, custom adapters) runs after the checkout:
+    `persist-credentials: false` keeps the token out of .git/config, and no checkout is given a
+    token of its own."""
+    checkouts = [
+        s for s in steps_of(load(path)) if s.get("uses", "").startswith("actions/checkout@")
+    ]
+    for checkout in checkouts:
+        assert checkout.get("with", {}).get("persist-credentials") is False, checkout
+        assert "token" not in checkout.get("with", {}), checkout
