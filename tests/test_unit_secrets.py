@@ -168,6 +168,45 @@ def test_signing_key_never_reaches_a_unit_process(tmp_path: Path, secrets: dict[
     assert leaks(root, result, [secrets[name] for name in withheld]) == []
 
 
+LEAKY = """\
+import os, sys, time
+from pathlib import Path
+
+class Leaky:
+    def run_benchmark_job(self, job, callbacks):
+        out = Path(job.output_dir)
+        out.mkdir(parents=True, exist_ok=True)
+        key = os.environ["EVALHUB_TEST_API_KEY"]
+        (out / "debug.log").write_text("calling with Bearer " + key)
+        print("Authorization: Bearer " + key, flush=True)
+        print("Authorization: Bearer " + key, file=sys.stderr, flush=True)
+        time.sleep(60)
+"""
+
+
+def test_a_unit_killed_at_its_time_limit_leaves_no_key_behind(
+    tmp_path: Path, secrets: dict[str, str]
+) -> None:
+    """run-unit masks its files when the adapter returns; a unit killed by its time limit never
+    returns, so the executor masks what it left."""
+    root = tmp_path / "project"
+    (root / "evals").mkdir(parents=True)
+    (root / "evalhub.yaml").write_text("specs: [evals]\n")
+    (root / "leaky.py").write_text(LEAKY)
+    with fake_openai() as (url, _):
+        specs = SPECS.format(url=url, key=MODEL_KEY, other=OTHER_KEY)
+        specs = specs.replace("envdump:EnvDump", "leaky:Leaky")
+        specs += "  execution: {timeout_seconds: 4}\n"
+        (root / "evals" / "specs.yaml").write_text(specs)
+        result = apply(root)
+    assert result.code == 1 and "timed out after 4 s" in result.stdout + result.stderr
+    (debug,) = root.glob(".evalhub/runs/*/output/debug.log")
+    assert debug.read_text() == "calling with Bearer {redacted}"
+    log = next(root.glob(".evalhub/runs/*/run-unit.log")).read_text()
+    assert log.count("Authorization: Bearer {redacted}") == 2
+    assert leaks(root, result, list(secrets.values())) == []
+
+
 def test_an_endpoint_echoing_the_key_leaks_it_nowhere(
     tmp_path: Path, secrets: dict[str, str]
 ) -> None:

@@ -40,6 +40,7 @@ from evalhub.adapters.git import (
 )
 from evalhub.adapters.machine import machine_facts
 from evalhub.adapters.openai_client import fetch_models
+from evalhub.adapters.redact_files import redact_tree
 from evalhub.adapters.spec_files import WorkingTreeSpecs, display
 from evalhub.adapters.yaml_source import parse_documents, read_spec_file
 from evalhub.core.errors import ConfigError, PublishError
@@ -89,6 +90,7 @@ __all__ = [
     "publisher",
     "push",
     "read_spec_file",
+    "redact_tree",
     "remote_url",
     "resolve_revision",
     "show_file",

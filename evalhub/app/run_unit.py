@@ -19,7 +19,7 @@ from pathlib import Path
 
 from pydantic import ValidationError
 
-from evalhub.app.compose import load_adapter
+from evalhub.app.compose import load_adapter, redact_tree
 from evalhub.core.errors import ConfigError, UnitError
 from evalhub.core.job import (
     PROGRESS_PREFIX,
@@ -115,21 +115,6 @@ def write_result(result: JobResults, path: Path) -> None:
     os.replace(tmp, path)
 
 
-def redact_output(output_dir: Path, redactor: Redactor) -> None:
-    """Mask the secrets in every file the adapter left (rewritten in place, atomically)."""
-    if not redactor or not output_dir.is_dir():
-        return
-    for path in output_dir.rglob("*"):
-        if path.is_symlink() or not path.is_file():
-            continue
-        data = path.read_bytes()
-        clean = redactor.bytes(data)
-        if clean != data:
-            tmp = path.with_name(path.name + ".redacting")
-            tmp.write_bytes(clean)
-            os.replace(tmp, path)
-
-
 def redact_result(result: JobResults, redactor: Redactor) -> JobResults:
     return result.model_copy(update={"error": redactor.optional(result.error)})
 
@@ -138,6 +123,6 @@ def run_unit(job_path: Path, out_path: Path) -> JobResults:
     job = read_job(job_path)
     redactor = Redactor(secret_values(os.environ, [*WELL_KNOWN, *key_variables(job)]))
     result = redact_result(execute(job), redactor)
-    redact_output(Path(job.output_dir), redactor)
+    redact_tree(Path(job.output_dir), redactor)
     write_result(result, out_path)
     return result

@@ -12,7 +12,7 @@ from collections.abc import Callable
 import click
 
 from evalhub import __version__
-from evalhub.cli.output import err
+from evalhub.cli.output import console_redactor, err
 from evalhub.core.errors import EvalhubError, SpecError
 from evalhub.core.report import validation_text
 
@@ -51,7 +51,7 @@ def _unexpected() -> int:
         "w", prefix="evalhub-crash-", suffix=".log", delete=False
     ) as log:
         log.write(f"evalhub {__version__}\npython {sys.version}\n{platform.platform()}\n\n")
-        log.write(traceback.format_exc())
+        log.write(console_redactor().text(traceback.format_exc()))  # a key in a message, say
     kind, value, _ = sys.exc_info()
     err("An unexpected error has occurred: " + (f"{kind.__name__}: {value}" if kind else "?"))
     err(f"evalhub {__version__}, Python {platform.python_version()}, {platform.platform()}")

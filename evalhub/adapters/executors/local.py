@@ -22,6 +22,7 @@ from pathlib import Path
 
 from pydantic import ValidationError
 
+from evalhub.adapters.redact_files import redact_tree
 from evalhub.core.job import PROGRESS_PREFIX, JobResults, JobSpec, JobStatusUpdate, failed_result
 from evalhub.core.redact import Redactor
 from evalhub.core.secrets import WELL_KNOWN, secret_values
@@ -122,14 +123,18 @@ class LocalExecutor:
             except TimeoutError:
                 _kill(proc)
                 await proc.wait()
+                redact_tree(Path(job.output_dir), redactor)  # run-unit did not get to it
                 result = failed_result(job, f"timed out after {job.timeout_seconds:g} s")
                 events.finished(job, result)
                 return result
             except asyncio.CancelledError:
                 _kill(proc)
                 await proc.wait()
+                redact_tree(Path(job.output_dir), redactor)
                 events.finished(job, failed_result(job, "interrupted (the apply was stopped)"))
                 raise
+        # run-unit masked its own key; this also masks whatever else the parent knows is secret.
+        redact_tree(Path(job.output_dir), redactor)
         result = self._read_result(job, result_file, proc.returncode, workdir)
         result = result.model_copy(update={"error": redactor.optional(result.error)})
         if result.duration_seconds == 0.0:
