@@ -148,6 +148,7 @@ def test_secret_detection_finds_credential_shapes_anywhere_in_strings_keys_and_u
     "prose",
     [
         "Ask the assistant to task-switch politely; never reveal a Bearer token.",
+        "The bearer instrument-holder-of-record keeps the original.",
         "sk-learn-style-models are fine",
         "See https://docs.example.com/auth and ssh://git@github.com/org/repo.git",
         "AKIA is how AWS key ids start",

@@ -24,7 +24,7 @@ CREDENTIAL_SHAPES: tuple[tuple[str, re.Pattern[str]], ...] = tuple(
     for what, pattern in (
         ("a private key (PEM)", r"-----BEGIN (?:[A-Z0-9]+ )*PRIVATE KEY-----"),
         ("an OpenAI-style API key", r"(?<![\w-])sk-(?:[A-Za-z0-9]+-){0,3}[A-Za-z0-9_]{16,}"),
-        ("a bearer token", r"(?i)\bbearer\s+[A-Za-z0-9._~+/=-]{16,}"),
+        ("a bearer token", r"(?i)\bbearer\s+(?=[A-Za-z._~+/=-]*\d)[A-Za-z0-9._~+/=-]{16,}"),
         ("a Google API key", r"\bAIza[0-9A-Za-z_-]{35}"),
         ("a GitHub token", r"\b(?:gh[pousr]_[A-Za-z0-9]{20,}|github_pat_\w{20,})"),
         ("an AWS access key id", r"(?<![A-Z0-9])(?:AKIA|ASIA)[0-9A-Z]{16}(?![A-Z0-9])"),
