@@ -9,13 +9,16 @@ from pathlib import Path
 
 import pytest
 
+from evalhub.app.redaction import RedactingStore
 from evalhub.core.job import JobSpec
 from evalhub.core.project import ProjectConfig, Registry, Signing
+from evalhub.core.records import NewRun, RunOutcome
 from evalhub.core.redact import MASK, Redactor
 from evalhub.core.resolve import resolve
 from evalhub.core.resolved import ResolvedModel
 from evalhub.core.secrets import protected_variables, secret_named, secret_values
 from evalhub.core.spec.model import Tokenizer
+from evalhub.core.state import State
 from evalhub.core.unit_env import OFFLINE, unit_environment
 from tests.specs import BASE, unit_job, validate
 
@@ -152,3 +155,50 @@ def test_a_spec_cannot_name_the_signing_key_as_its_models_key() -> None:
     assert "MY_SIGNING_PEM" not in unit_environment(parent, job, protected_variables(config))
     job = job_with("MLFLOW_TRACKING_PASSWORD")
     assert "MLFLOW_TRACKING_PASSWORD" not in unit_environment(parent, job)
+
+
+class _Store:
+    """Keeps what it is given (only the writes matter here)."""
+
+    uri = "sqlite:///x.db"
+
+    def __init__(self) -> None:
+        self.runs: list[NewRun] = []
+        self.outcomes: list[RunOutcome] = []
+
+    def read(self, fingerprints: object) -> State:
+        raise NotImplementedError
+
+    def start_run(self, run: NewRun) -> str:
+        self.runs.append(run)
+        return "run-1"
+
+    def finish_run(self, run_id: str, outcome: RunOutcome) -> None:
+        self.outcomes.append(outcome)
+
+
+def test_every_text_written_to_the_state_store_is_redacted() -> None:
+    store = _Store()
+    redacting = RedactingStore(store, Redactor([KEY]))
+    run = NewRun(
+        kind="unit", name="e/u", evaluation="e", fingerprint="f" * 64, fingerprint_version=1,
+        identity={}, experiment="x", tags={"user": f"tag {KEY}"},
+    )  # fmt: skip
+    assert redacting.start_run(run) == "run-1"
+    redacting.finish_run(
+        "run-1",
+        RunOutcome(
+            status="failed",
+            metrics={"m": 1.0},
+            params={"p": f"param {KEY}"},
+            artifacts={"endpoint.json": json.dumps({"echo": f"Bearer {KEY}"}).encode()},
+            error=f"HTTP 401: Bearer {KEY}",
+            tags={"t": KEY},
+        ),
+    )
+    (written,) = store.outcomes
+    assert store.runs[0].tags["user"] == f"tag {MASK}"
+    assert written.params == {"p": f"param {MASK}"} and written.tags == {"t": MASK}
+    assert written.error == f"HTTP 401: Bearer {MASK}"
+    assert KEY.encode() not in written.artifacts["endpoint.json"]
+    assert written.metrics == {"m": 1.0} and written.status == "failed"
