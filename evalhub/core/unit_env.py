@@ -30,7 +30,7 @@ LOCALE_PREFIX = "LC_"
 # certificate bundles for https endpoints, thread counts and devices, and how Python finds
 # evalhub. None of them holds a credential.
 FRAMEWORK = (
-    "XDG_CACHE_HOME", "XDG_DATA_HOME", "XDG_CONFIG_HOME",
+    "XDG_CACHE_HOME", "XDG_DATA_HOME", "XDG_CONFIG_HOME", "XDG_RUNTIME_DIR",
     "HF_HOME", "HF_HUB_CACHE", "HF_DATASETS_CACHE", "TRANSFORMERS_CACHE",
     "SENTENCE_TRANSFORMERS_HOME", "TORCH_HOME", "NLTK_DATA", "TIKTOKEN_CACHE_DIR",
     "SSL_CERT_FILE", "SSL_CERT_DIR", "REQUESTS_CA_BUNDLE", "CURL_CA_BUNDLE",
