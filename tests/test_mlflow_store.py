@@ -17,6 +17,7 @@ import pytest
 from sqlalchemy import event
 
 from evalhub.adapters.mlflow import boundary
+from evalhub.adapters.mlflow.artifacts import resolve
 from evalhub.adapters.mlflow.sql_reader import CHUNK, SqlReader
 from evalhub.adapters.mlflow_store import MlflowStateStore
 from evalhub.core import records
@@ -142,7 +143,9 @@ def test_metrics_params_and_artifacts_land_in_mlflow(
     assert len(run.data.params) == 151
     assert len(run.data.params["long"]) == 6000
     assert run.data.params["long"].endswith("[truncated by evalhub]")
-    artifacts = Path(run.info.artifact_uri.removeprefix("file://"))
+    # Recorded relative to the store (no machine path in it), found beside the store's file.
+    assert run.info.artifact_uri.startswith("evalhub-store:artifacts/")
+    artifacts = resolve(run.info.artifact_uri, store.uri)
     assert artifacts.is_relative_to(project / ".evalhub" / "artifacts")
     assert (artifacts / "results.json").read_bytes() == b'{"ok": true}'
     assert (artifacts / "logs" / "run.txt").read_bytes() == b"hello"
@@ -325,11 +328,23 @@ def test_an_unsupported_schema_names_what_is_missing(
 
 def test_reading_an_absent_store_creates_nothing(project: Path) -> None:
     store = MlflowStateStore.open(
-        f"sqlite:///{project / '.evalhub' / 'mlflow.db'}", project / ".evalhub" / "artifacts"
+        f"sqlite:///{project / '.evalhub' / 'mlflow.db'}",
+        project / ".evalhub" / "artifacts",
+        create_directory=True,  # the embedded store
     )
     assert store.read([FP_A]) == State()
+    assert list(project.iterdir()) == []
+
+
+def test_a_sqlite_uri_into_a_missing_directory_is_refused_not_an_empty_store(
+    project: Path,
+) -> None:
+    """Issue 12 item 13: a mistyped directory read as an empty store re-ran everything."""
     deeper = MlflowStateStore.open(f"sqlite:///{project / 'no' / 'such' / 'dir' / 'm.db'}", None)
-    assert deeper.read([]) == State()
+    for attempt in (lambda: deeper.read([]), lambda: deeper.start_run(new_run())):
+        with pytest.raises(StateError, match="directory that does not exist") as caught:
+            attempt()
+        assert caught.value.hint and "tracking_uri" in caught.value.hint
     assert list(project.iterdir()) == []
 
 
@@ -344,7 +359,9 @@ def test_the_first_write_creates_the_store_quietly(tmp_path: Path) -> None:
         from tests.test_mlflow_store import new_run
         root = Path({str(tmp_path)!r})
         store = MlflowStateStore.open(
-            f"sqlite:///{{root}}/.evalhub/mlflow.db", root / ".evalhub" / "artifacts"
+            f"sqlite:///{{root}}/.evalhub/mlflow.db",
+            root / ".evalhub" / "artifacts",
+            create_directory=True,
         )
         assert store.read(["a" * 64]).heads == ()
         assert not (root / ".evalhub").exists()

@@ -136,7 +136,8 @@ def apply(
     publishing = options.publish and has_signing_key(project)
     if publishing:
         check_publish_settings(project)  # a wrong registry setting fails before any work
-    with apply_lock(project, store.uri, options.waiting):
+    with apply_lock(project, store.identity, options.waiting):
+        store.fail_interrupted_runs()  # left running by a killed apply: none is live now
         if options.plan_file is not None:
             saved = load_saved_plan(options.plan_file)
             current = current_plan_for(project, saved, store, publishing)

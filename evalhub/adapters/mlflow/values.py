@@ -35,12 +35,17 @@ def run_name(run: NewRun) -> str:
     return f"{base}-{run.fingerprint[:12]}"
 
 
-def experiment_location(artifact_root: Path, experiment: str) -> str:
-    """Where a server-less store keeps an experiment's artifacts (a file URI under the root).
-    The experiment's name, made path-safe, plus a digest so "a/b" and "a_b" stay apart."""
+def experiment_folder(experiment: str) -> str:
+    """The folder of an experiment's artifacts: its name, made path-safe, plus a digest so
+    "a/b" and "a_b" stay apart."""
     slug = "".join(c if c.isalnum() or c in "-_." else "_" for c in experiment)
     digest = hashlib.sha256(experiment.encode()).hexdigest()[:8]
-    return (artifact_root.absolute() / f"{slug}-{digest}").as_uri()
+    return f"{slug}-{digest}"
+
+
+def experiment_location(artifact_root: Path, experiment: str) -> str:
+    """Where a server-less store keeps an experiment's artifacts (a file URI under the root)."""
+    return (artifact_root.absolute() / experiment_folder(experiment)).as_uri()
 
 
 def key(name: str) -> str | None:
