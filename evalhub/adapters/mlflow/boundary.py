@@ -170,6 +170,22 @@ def hint_for(uri: str) -> str:
     return "is the database reachable? check tracking_uri in evalhub.yaml"
 
 
+# MLflow's words when the store's alembic revision is not the one it expects: an older store,
+# or one a newer MLflow wrote (MLflow cannot tell the two apart).
+SCHEMA_MISMATCH = "out-of-date database schema"
+
+
+def schema_hint(uri: str) -> str:
+    from mlflow.version import VERSION
+
+    return (
+        f"the store's schema is not the one MLflow {VERSION} (evalhub's) expects: if a newer "
+        "MLflow wrote it, use evalhub with that MLflow version; if it is older, back the file up "
+        f"and run `mlflow db upgrade {redact(uri)}`. Keep the store: it holds every recorded "
+        "result"
+    )
+
+
 def _failures() -> tuple[type[BaseException], ...]:
     """The exception types translated at this boundary, from the libraries already loaded
     (one that is not loaded cannot have raised; the SQL reader never loads MLflow)."""
@@ -198,6 +214,8 @@ def translated(uri: str, doing: str) -> Iterator[None]:
         raise
     except _failures() as exc:
         hint = hint_for(uri)
+        if SCHEMA_MISMATCH in str(exc):
+            hint = schema_hint(uri)
         if isinstance(exc, ImportError):
             hint = f"install the driver the URI names (e.g. psycopg2-binary for postgresql); {hint}"
         raise StateError(f"cannot {doing} {shown}: {describe(exc)}", hint) from exc
