@@ -27,6 +27,21 @@ DEFAULT_TEMPLATE_NO_CONTEXT = "{question}"
 
 
 def load_rows(path: Path, limit: int | None) -> list[dict[str, Any]]:
+    # A directory or a binary file where the JSONL belongs is the spec's mistake, not a crash.
+    try:
+        return _rows(path, limit)
+    except UnicodeDecodeError as exc:
+        raise UnitError(
+            f"{path}: not UTF-8 text (byte {exc.start}); a builtin dataset is a JSONL file"
+        ) from None
+    except OSError as exc:
+        raise UnitError(
+            f"cannot read the dataset {path}: {exc.strerror or exc}",
+            "a builtin benchmark's `dataset` names a JSONL file, one JSON object per line",
+        ) from None
+
+
+def _rows(path: Path, limit: int | None) -> list[dict[str, Any]]:
     rows = []
     with path.open(encoding="utf-8") as handle:
         for number, line in enumerate(handle, 1):
