@@ -24,6 +24,11 @@ class SpecSource(Protocol):
         """Content digests of the files the specs name, keyed by root-relative path."""
         ...
 
+    def code_digests(self, adapters: Collection[str]) -> dict[str, str]:
+        """Digests of the repository files of bring-your-own adapters (`package.module:Class`),
+        keyed by evalhub.core.resolve.adapter_code_key."""
+        ...
+
 
 class StateStore(Protocol):
     """Where results are recorded (MLflow) and where the planner reads what was recorded.
