@@ -185,6 +185,30 @@ def test_a_run_never_finished_reads_as_running(store: MlflowStateStore) -> None:
     assert (run.run_id, run.status, run.head) == (run_id, "running", False)
 
 
+def test_runs_left_running_are_marked_killed_and_read_as_failed(store: MlflowStateStore) -> None:
+    done = record(store, new_run())
+    left = store.start_run(new_run("quality/other", FP_B))
+    assert store.fail_interrupted_runs() == [left]
+    assert store.fail_interrupted_runs() == []  # nothing left running
+    runs = {r.run_id: r for r in store.read([FP_B]).by_fingerprint}
+    assert runs[left].status == "failed" and runs[left].tags[records.ERROR].startswith("interr")
+    assert mlflow_run(store, left).info.status == "KILLED"
+    assert mlflow_run(store, done).info.status == "FINISHED"
+
+
+def test_one_store_spelled_two_ways_has_one_identity(project: Path) -> None:
+    db = project / ".evalhub" / "mlflow.db"
+    spellings = [f"sqlite:///{db}", f"sqlite:///{project}/.evalhub/./mlflow.db"]
+    (project / "link").symlink_to(project / ".evalhub")
+    spellings.append(f"sqlite:///{project}/link/mlflow.db")
+    assert len({MlflowStateStore.open(u, None).identity for u in spellings}) == 1
+    servers = ["http://user:pw@Tracking:80/", "http://tracking", "http://tracking/./"]
+    assert len({MlflowStateStore.open(u, None).identity for u in servers}) == 1
+    assert MlflowStateStore.open("http://tracking:5000", None).identity != (
+        MlflowStateStore.open("http://tracking", None).identity
+    )
+
+
 # -- heads ---------------------------------------------------------------------------------------
 
 
@@ -334,6 +358,18 @@ def test_reading_an_absent_store_creates_nothing(project: Path) -> None:
     )
     assert store.read([FP_A]) == State()
     assert list(project.iterdir()) == []
+
+
+def test_an_empty_file_is_an_empty_store_for_reads_and_writes(project: Path) -> None:
+    """What SQLite leaves when the first writer stops before creating a table (or when
+    something merely opened the path): a new store, not "not an MLflow database"."""
+    db = project / "empty.db"
+    db.touch()
+    store = MlflowStateStore.open(f"sqlite:///{db}", project / "artifacts")
+    assert store.read([FP_A]) == State()
+    assert store.fail_interrupted_runs() == []
+    record(store, new_run())
+    assert len(store.read([FP_A]).heads) == 1
 
 
 def test_a_sqlite_uri_into_a_missing_directory_is_refused_not_an_empty_store(

@@ -81,8 +81,13 @@ class SqlReader:
         with translated(uri, "open"):
             self.engine = _engine(uri, self.path)
 
+    def _absent(self) -> bool:
+        """No store yet: no file, or an empty one (what SQLite leaves when the first writer
+        was stopped before creating a table; MLflow creates its tables in it)."""
+        return self.path is not None and (not self.path.exists() or self.path.stat().st_size == 0)
+
     def read(self, fingerprints: Collection[str]) -> State:
-        if self.path is not None and not self.path.exists():
+        if self._absent():
             return State()  # nothing recorded yet; the first write creates the store
         with translated(self.uri, "read runs from"), gc_paused(), self.engine.connect() as conn:
             self._check_schema(conn)
@@ -92,7 +97,7 @@ class SqlReader:
 
     def running(self) -> list[str]:
         """The ids of evalhub's active runs MLflow still holds as running."""
-        if self.path is not None and not self.path.exists():
+        if self._absent():
             return []
         kind = TAGS.alias("kind")
         query = (
@@ -110,7 +115,7 @@ class SqlReader:
 
     def check(self) -> None:
         """Raise a StateError unless the store holds MLflow's tables (an absent file passes)."""
-        if self.path is not None and not self.path.exists():
+        if self._absent():
             return
         with translated(self.uri, "read"), self.engine.connect() as conn:
             self._check_schema(conn)
