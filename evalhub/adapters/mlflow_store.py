@@ -292,9 +292,7 @@ class MlflowStateStore:
 
     def _artifacts(self, experiment: str) -> str | None:
         if self._sqlite:
-            from evalhub.adapters.mlflow import artifacts
-
-            return artifacts.location(values.experiment_folder(experiment))
+            return values.store_location(experiment)
         if self._artifact_root is None:
             return None
         return values.experiment_location(self._artifact_root, experiment)

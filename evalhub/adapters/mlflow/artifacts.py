@@ -21,14 +21,7 @@ from pathlib import Path, PurePosixPath
 from mlflow.store.artifact.local_artifact_repo import LocalArtifactRepository
 
 from .boundary import scheme, sqlite_path
-
-SCHEME = "evalhub-store"
-FOLDER = "artifacts"  # beside the SQLite file
-
-
-def location(slug: str) -> str:
-    """The artifact location of a new experiment of a SQLite store."""
-    return f"{SCHEME}:{FOLDER}/{slug}"
+from .values import STORE_SCHEME as SCHEME
 
 
 def resolve(artifact_uri: str, tracking_uri: str | None) -> Path:

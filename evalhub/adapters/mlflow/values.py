@@ -43,6 +43,17 @@ def experiment_folder(experiment: str) -> str:
     return f"{slug}-{digest}"
 
 
+# Artifact locations of a SQLite store's experiments, relative to the store's directory
+# (resolved by adapters/mlflow/artifacts.py).
+STORE_SCHEME = "evalhub-store"
+STORE_FOLDER = "artifacts"
+
+
+def store_location(experiment: str) -> str:
+    """Where a SQLite store keeps an experiment's artifacts, relative to the store's file."""
+    return f"{STORE_SCHEME}:{STORE_FOLDER}/{experiment_folder(experiment)}"
+
+
 def experiment_location(artifact_root: Path, experiment: str) -> str:
     """Where a server-less store keeps an experiment's artifacts (a file URI under the root)."""
     return (artifact_root.absolute() / experiment_folder(experiment)).as_uri()
