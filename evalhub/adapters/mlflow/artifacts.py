@@ -23,13 +23,21 @@ from mlflow.store.artifact.local_artifact_repo import LocalArtifactRepository
 from .boundary import scheme, sqlite_path
 from .values import STORE_SCHEME as SCHEME
 
+SERVER_BACKEND = "_MLFLOW_SERVER_FILE_STORE"  # mlflow.server.constants.BACKEND_STORE_URI_ENV_VAR
+
 
 def resolve(artifact_uri: str, tracking_uri: str | None) -> Path:
     """The local directory an `evalhub-store:` location names for the store at `tracking_uri`."""
     relative = PurePosixPath(artifact_uri.partition(":")[2])
     if relative.is_absolute() or ".." in relative.parts:
         raise ValueError(f"{artifact_uri!r} is not a location inside the store's directory")
-    uri = tracking_uri or os.environ.get("MLFLOW_TRACKING_URI", "")
+    # MLflow's client passes the tracking URI; `mlflow server`/`mlflow ui` does not, but keeps
+    # its backend store's URI in the environment.
+    uri = (
+        tracking_uri
+        or os.environ.get(SERVER_BACKEND, "")
+        or os.environ.get("MLFLOW_TRACKING_URI", "")
+    )
     database = sqlite_path(uri) if scheme(uri) == "sqlite" else None
     if database is None:
         raise ValueError(
