@@ -17,8 +17,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path, PurePosixPath
-
-from mlflow.store.artifact.local_artifact_repo import LocalArtifactRepository
+from typing import Any
 
 from .boundary import scheme, sqlite_path
 from .values import STORE_SCHEME as SCHEME
@@ -47,14 +46,16 @@ def resolve(artifact_uri: str, tracking_uri: str | None) -> Path:
     return database.parent.joinpath(*relative.parts)
 
 
-class StoreRelativeRepository(LocalArtifactRepository):
-    """A local artifact repository rooted beside the SQLite file of the tracking store."""
+def repository(
+    artifact_uri: str, tracking_uri: str | None = None, registry_uri: str | None = None
+) -> Any:  # MLflow evaluates the hints: no name only imported lazily
+    """The artifact repository for an `evalhub-store:` location: MLflow's local one, rooted
+    beside the SQLite file of the tracking store. (A factory, not a subclass: MLflow loads its
+    entry points while it is being imported, so this module must not import MLflow itself.)"""
+    from mlflow.store.artifact.local_artifact_repo import LocalArtifactRepository
 
-    def __init__(
-        self, artifact_uri: str, tracking_uri: str | None = None, registry_uri: str | None = None
-    ) -> None:
-        local = resolve(artifact_uri, tracking_uri).as_uri()
-        super().__init__(local, tracking_uri=tracking_uri, registry_uri=registry_uri)
+    local = resolve(artifact_uri, tracking_uri).as_uri()
+    return LocalArtifactRepository(local, tracking_uri=tracking_uri, registry_uri=registry_uri)
 
 
 def register() -> None:
@@ -62,4 +63,4 @@ def register() -> None:
         _artifact_repository_registry as registry,
     )
 
-    registry.register(SCHEME, StoreRelativeRepository)  # type: ignore[no-untyped-call]
+    registry.register(SCHEME, repository)  # type: ignore[no-untyped-call]
