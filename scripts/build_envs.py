@@ -15,7 +15,7 @@ import time
 from pathlib import Path
 
 from evalhub.adapters.environments import EnvironmentStore
-from evalhub.app.apply import environment_root
+from evalhub.app.jobs import environment_root
 from evalhub.app.project import load_project
 from evalhub.app.specs import resolved_evaluations
 from evalhub.core.errors import EvalhubError

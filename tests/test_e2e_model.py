@@ -6,6 +6,7 @@ Needs `scripts/model_server.py setup` (make test and .ci/run do it)."""
 
 from __future__ import annotations
 
+import json
 import shutil
 import subprocess
 import sys
@@ -17,7 +18,7 @@ import pytest
 
 from tests.conftest import REPO, run_cli
 from tests.live import counting_proxy, free_port, model_server, tokenizer_dir
-from tests.project import unit_runs
+from tests.project import recorded_units, unit_runs
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
@@ -164,9 +165,21 @@ def test_apply_on_the_real_model(server: int, tmp_path: Path) -> None:
         assert counter.generations == before
         assert len(finished(root)) == 5
 
-    # The lm-eval results were parsed: both metrics are recorded and in range.
-    results = sorted((root / ".evalhub" / "artifacts").rglob("output/results.json"))
-    assert len(results) == 2
+    # lm-eval's metrics are the means of its per-sample scores in the kept samples file.
+    runs = recorded_units(root)
+    for unit, metric, recorded in [
+        (
+            "harness/gen",
+            "exact_match",
+            "exact_match/strip",
+        ),  # its `strip` filter, as MLflow names it
+        ("harness/mc", "acc", "acc"),
+    ]:
+        run = runs[unit]
+        (samples,) = [path for name, path in run.artifacts.items() if name.startswith("samples_")]
+        scores = [float(json.loads(line)[metric]) for line in samples.read_text().splitlines()]
+        assert len(scores) == run.metrics["samples"] == 3
+        assert run.metrics[recorded] == pytest.approx(sum(scores) / len(scores)), unit
 
 
 def test_killing_the_model_server_mid_apply(tmp_path: Path) -> None:

@@ -6,6 +6,7 @@ use (minutes, cold)."""
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
@@ -83,13 +84,25 @@ def test_apply_runs_a_garak_probe_on_the_real_model(
     assert metrics["responses"] == 2 and metrics["failed_responses"] == 0
     detectors = {k for k in metrics if k.startswith("pass_rate/")}
     assert detectors == {"pass_rate/encoding.DecodeMatch", "pass_rate/encoding.DecodeApprox"}
-    for name in ["pass_rate", "probe_score", *detectors]:
-        assert 0.0 <= metrics[name] <= 1.0, name
-    # pass_rate is over (response, detector) checks: 2 responses x 2 detectors
-    assert metrics["pass_rate"] == pytest.approx(1 - metrics["hits"] / 4)
-    assert metrics["score"] == metrics["pass_rate"]
     assert {"garak.report.jsonl", "garak.log", "garak_console.log"} <= set(run.artifacts)
-    assert '"entry_type": "eval"' in run.artifacts["garak.report.jsonl"].read_text()
+    # What was recorded is what garak's own report says, entry by entry.
+    report = [json.loads(x) for x in run.artifacts["garak.report.jsonl"].read_text().splitlines()]
+    evals = [e for e in report if e["entry_type"] == "eval"]
+    assert {f"pass_rate/{e['detector']}" for e in evals} == detectors
+    passed, total = sum(e["passed"] for e in evals), sum(e["total_evaluated"] for e in evals)
+    assert total == 4  # (response, detector) checks: 2 responses x 2 detectors
+    assert metrics["pass_rate"] == pytest.approx(passed / total)
+    assert metrics["hits"] == sum(e["fails"] for e in evals) == total - passed
+    for entry in evals:
+        share = entry["passed"] / entry["total_evaluated"]
+        assert metrics[f"pass_rate/{entry['detector']}"] == pytest.approx(share)
+    attempts = [e for e in report if e["entry_type"] == "attempt" and e["status"] == 2]
+    assert metrics["samples"] == len(attempts)
+    (digest,) = [e for e in report if e["entry_type"] == "digest"]
+    probe = "encoding.InjectBase64"
+    summaries = [g[probe]["_summary"] for g in digest["eval"].values() if probe in g]
+    assert metrics["probe_score"] == pytest.approx(summaries[0]["probe_score"])
+    assert metrics["score"] == metrics["pass_rate"]
     # the API key went through the environment only
     for path in (tmp_path / ".evalhub").rglob("*"):
         if path.is_file() and path.suffix != ".db":

@@ -8,12 +8,14 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
+import statistics
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from typing import ClassVar
+from typing import Any, ClassVar
 
 import pytest
 
@@ -57,6 +59,53 @@ MORE = """\
     - {provider: mteb, benchmark: acme-support-passages, name: passages, params: {limit: 4}}
 """
 KEY = "sk-test-embeddings-0123456789"
+DATASETS = REPO / "evals" / "datasets"
+
+
+def rows(name: str, limit: int) -> list[dict[str, Any]]:
+    lines = (DATASETS / name).read_text().splitlines()
+    return [json.loads(line) for line in lines if line.strip()][:limit]
+
+
+def ranks(values: list[float]) -> list[float]:
+    """1-based ranks, ties sharing their average rank (as Spearman's correlation wants)."""
+    order = sorted(range(len(values)), key=values.__getitem__)
+    out = [0.0] * len(values)
+    i = 0
+    while i < len(order):
+        j = i
+        while j + 1 < len(order) and values[order[j + 1]] == values[order[i]]:
+            j += 1
+        for k in range(i, j + 1):
+            out[order[k]] = (i + j) / 2 + 1
+        i = j + 1
+    return out
+
+
+def spearman(x: list[float], y: list[float]) -> float:
+    return statistics.correlation(ranks(x), ranks(y))
+
+
+def average_precision(scores: list[float], labels: list[int]) -> float:
+    """Mean precision at the rank of each positive, best score first."""
+    order = sorted(range(len(scores)), key=lambda i: -scores[i])
+    hits, total = 0, 0.0
+    for rank, i in enumerate(order, 1):
+        if labels[i]:
+            hits += 1
+            total += hits / rank
+    return total / hits
+
+
+def ndcg_at(k: int, ranking: dict[str, float], relevant: set[str]) -> float:
+    best = sorted(ranking, key=lambda d: -ranking[d])[:k]
+    dcg = sum(1 / math.log2(r + 1) for r, d in enumerate(best, 1) if d in relevant)
+    ideal = sum(1 / math.log2(r + 1) for r in range(1, min(k, len(relevant)) + 1))
+    return dcg / ideal
+
+
+def predictions(run: Any) -> Any:
+    return json.loads(run.artifacts["mteb_predictions.json"].read_text())["default"]["test"]
 
 
 def make_repo(root: Path, model: str, url: str = "http://127.0.0.1:9/v1", more: str = "") -> Path:
@@ -92,24 +141,43 @@ def test_apply_runs_mteb_tasks_on_the_real_embedding_model(tmp_path: Path) -> No
         assert run.tags["evalhub.framework_version"] == "2.26.24"
         assert {"mteb_results.json", "mteb_predictions.json", "mteb.log"} <= run.artifacts.keys()
 
+    # Each score is what MTEB's kept per-pair predictions give against the dataset's labels.
     sts = runs["embeddings/sts"].metrics
-    for name in ("cosine", "manhattan", "euclidean"):
-        for corr in ("spearman", "pearson"):
-            assert -1.0 <= sts[f"{name}_{corr}"] <= 1.0
+    gold = [float(r["score"]) for r in rows("support_sts.jsonl", 8)]
+    cosine = predictions(runs["embeddings/sts"])["cosine_scores"]
+    assert len(cosine) == len(gold) == sts["samples"] == 8
+    assert sts["cosine_spearman"] == pytest.approx(spearman(gold, cosine), abs=1e-6)
+    assert sts["cosine_pearson"] == pytest.approx(statistics.correlation(gold, cosine), abs=1e-6)
     assert sts["main_score"] == sts["cosine_spearman"]
     assert sts["score"] == max(0.0, min(1.0, sts["cosine_spearman"]))
-    assert sts["samples"] == 8
 
     duplicates = runs["embeddings/duplicates"].metrics
-    assert 0.0 <= duplicates["max_ap"] <= 1.0 and duplicates["main_score"] == duplicates["max_ap"]
+    labels = [int(r["label"]) for r in rows("support_duplicates.jsonl", 10)]
+    pairs = predictions(runs["embeddings/duplicates"])["cosine_scores"]
+    assert duplicates["samples"] == len(pairs) == 10
+    assert duplicates["cosine_ap"] == pytest.approx(average_precision(pairs, labels), abs=1e-6)
+    functions = ("cosine", "dot", "euclidean", "manhattan", "similarity")
+    assert duplicates["max_ap"] == max(
+        duplicates[f"{f}_ap"] for f in functions if f"{f}_ap" in duplicates
+    )
+    assert duplicates["main_score"] == duplicates["max_ap"]
     assert {"cosine_accuracy", "cosine_f1", "dot_ap", "max_f1"} <= set(duplicates)
-    assert duplicates["samples"] == 10
 
     passages = runs["embeddings/passages"].metrics
-    assert 0.0 <= passages["ndcg_at_10"] <= 1.0
+    assert passages["samples"] == 4
+    corpus: dict[str, str] = {}  # the driver numbers distinct passages in order of appearance
+    queries = rows("support_passages.jsonl", 4)
+    for row in queries:
+        for passage in [*row["relevant"], *row.get("irrelevant", [])]:
+            corpus.setdefault(passage, f"d{len(corpus)}")
+    rankings = predictions(runs["embeddings/passages"])
+    ndcg = [
+        ndcg_at(10, rankings[f"q{i}"], {corpus[p] for p in row["relevant"]})
+        for i, row in enumerate(queries)
+    ]
+    assert passages["ndcg_at_10"] == pytest.approx(statistics.fmean(ndcg), abs=1e-4)
     assert {"ndcg_at_1", "map_at_10", "recall_at_10", "mrr_at_10"} <= set(passages)
     assert "ndcg_at_100" not in passages  # k_values default to 1, 3, 5, 10
-    assert passages["samples"] == 4
 
     # An immediate second apply runs nothing.
     output = apply(root)
@@ -153,6 +221,11 @@ def vector(text: str, size: int = 16) -> list[float]:
     return out
 
 
+def cosine(a: list[float], b: list[float]) -> float:
+    dot = sum(x * y for x, y in zip(a, b, strict=True))
+    return dot / (math.sqrt(sum(x * x for x in a)) * math.sqrt(sum(y * y for y in b)))
+
+
 @contextmanager
 def embeddings_server() -> Iterator[str]:
     server = ThreadingHTTPServer(("127.0.0.1", 0), _Embeddings)
@@ -175,7 +248,11 @@ def test_apply_through_an_embeddings_endpoint(
         apply(root)
     assert [(n, s) for n, _, s in unit_runs(root)] == [("embeddings/sts", "FINISHED")]
     run = recorded_units(root)["embeddings/sts"]
-    assert -1.0 <= run.metrics["cosine_spearman"] <= 1.0
+    # The correlation of the dataset's scores with the cosines of the server's own vectors.
+    sts = rows("support_sts.jsonl", 8)
+    cosines = [cosine(vector(r["sentence1"]), vector(r["sentence2"])) for r in sts]
+    gold = [float(r["score"]) for r in sts]
+    assert run.metrics["cosine_spearman"] == pytest.approx(spearman(gold, cosines), abs=1e-6)
     assert run.metrics["samples"] == 8
     assert run.tags["evalhub.framework_version"] == "2.26.24"
     # 8 pairs: two encodings of 8 sentences, each in one request (batch_size 32)

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import json
 import re
-import sys
 from pathlib import Path
 
 import pytest
@@ -25,9 +24,8 @@ from evalhub.adapters.frameworks.garak import (
     settings,
 )
 from evalhub.core.errors import UnitError
-from evalhub.core.job import JobResults, JobSpec, JobStatusUpdate
-from evalhub.core.resolve import resolve
-from tests.specs import unit_job, validate
+from evalhub.core.job import JobResults, JobSpec
+from tests.specs import StatusRecorder, fake_environment, framework_job, seen, set_mode
 
 DATA = Path(__file__).parent / "data" / "garak"
 
@@ -67,43 +65,31 @@ spec:
   params: {seed: 7}
 """
 
-FAKE_GARAK = """#!{python}
-# Stands in for `python -m garak`: behaves as FAKE_GARAK says, records what it was given.
-import json, os, pathlib, shutil, sys, time
+FAKE_GARAK = """
+# Stands in for `python -m garak`: behaves as MODE says.
+import shutil, time
 args = sys.argv[3:]
 opt = dict(zip(args[::2], args[1::2]))
-config = json.loads(pathlib.Path(opt["--config"]).read_text())
-reports = pathlib.Path(config["reporting"]["report_dir"])
-pathlib.Path("fake.json").write_text(json.dumps({{
-    "argv": sys.argv, "key": os.environ.get("{key}"), "xdg": os.environ.get("XDG_DATA_HOME"),
-    "offline": os.environ.get("HF_HUB_OFFLINE"),
-}}))
-mode, _, arg = os.environ["FAKE_GARAK"].partition(":")
+config = json.loads(Path(opt["--config"]).read_text())
+reports = Path(config["reporting"]["report_dir"])
+mode, _, arg = MODE.partition(":")
 print("garak LLM vulnerability scanner v0.17.1")
 if mode == "report":
-    log = pathlib.Path(os.environ["XDG_DATA_HOME"]) / "garak" / "garak.log"
+    log = Path(os.environ["XDG_DATA_HOME"]) / "garak" / "garak.log"
     log.parent.mkdir(parents=True)
     log.write_text('INFO  HTTP Request: POST http://x/v1/chat/completions "HTTP/1.1 200 OK"\\n')
     shutil.copy(arg, reports / (opt["--report_prefix"] + ".report.jsonl"))
-    (reports / (opt["--report_prefix"] + ".hitlog.jsonl")).write_text("{{}}\\n")
+    (reports / (opt["--report_prefix"] + ".hitlog.jsonl")).write_text("{}\\n")
 elif mode == "text":
     (reports / (opt["--report_prefix"] + ".report.jsonl")).write_text(arg)
 elif mode == "print":
-    sys.stdout.write(pathlib.Path(arg).read_text())
+    sys.stdout.write(Path(arg).read_text())
 elif mode == "crash":
     print("Traceback (most recent call last):\\nRuntimeError: kaput")
     sys.exit(1)
 elif mode == "sleep":
     time.sleep(float(arg))
 """
-
-
-class Recorder:
-    def __init__(self) -> None:
-        self.updates: list[JobStatusUpdate] = []
-
-    def report_status(self, update: JobStatusUpdate) -> None:
-        self.updates.append(update)
 
 
 def make_job(
@@ -114,29 +100,17 @@ def make_job(
     url: str = "http://127.0.0.1:8000/v1",
     environment: bool = True,
     timeout: float = 60,
+    mode: str = "ok",
 ) -> JobSpec:
-    result = validate(model.replace("URL", url), PROVIDER, EVALUATION)
-    assert result.ok, result.diagnostics
-    (evaluation,) = resolve(result.specs, {})
-    env = tmp_path / "env"
-    if environment:
-        (env / "bin").mkdir(parents=True, exist_ok=True)
-        python = env / "bin" / "python"
-        python.write_text(FAKE_GARAK.format(python=sys.executable, key=KEY_VARIABLE))
-        python.chmod(0o755)
-    return unit_job(
-        evaluation,
-        tmp_path,
-        tmp_path,
-        environment=str(env) if environment else None,
-        timeout=timeout,
-        concurrency=3,
-        key=key,
-    )
+    env = fake_environment(tmp_path / "env", FAKE_GARAK, mode) if environment else None
+    return framework_job(
+        tmp_path, model.replace("URL", url), PROVIDER, EVALUATION,
+        environment=env, timeout=timeout, concurrency=3, key=key,
+    )  # fmt: skip
 
 
 def run(job: JobSpec) -> JobResults:
-    return GarakAdapter().run_benchmark_job(job, Recorder())
+    return GarakAdapter().run_benchmark_job(job, StatusRecorder())
 
 
 @pytest.fixture(autouse=True)
@@ -171,7 +145,7 @@ def test_settings_precedence(tmp_path: Path) -> None:
 @pytest.mark.parametrize(
     ("params", "message"),
     [
-        ({"generations": 0}, "garak's `generations` must be an integer of at least 1, not 0"),
+        ({"generations": 0}, "garak param `generations` must be an integer of at least 1, not 0"),
         ({"soft_probe_prompt_cap": "3"}, "`soft_probe_prompt_cap` must be an integer"),
         ({"seed": 1.5}, "`seed` must be an integer of at least 0"),
         ({"eval_threshold": "high"}, "`eval_threshold` must be a number, not 'high'"),
@@ -293,11 +267,14 @@ def test_console_failures(tmp_path: Path) -> None:
     )
 
 
+REPORT = f"report:{DATA / 'dan.Dan_11_0.report.jsonl'}"
+
+
 def test_runs_and_keeps_the_key_out_of_files(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setenv("FAKE_GARAK", f"report:{DATA / 'dan.Dan_11_0.report.jsonl'}")
-    job = make_job(tmp_path, "dan")
+    monkeypatch.setenv("EVALHUB_SIGNING_KEY", "-----BEGIN PRIVATE KEY----- not for garak")
+    job = make_job(tmp_path, "dan", mode=REPORT)
     result = run(job)
     assert result.status == "succeeded"
     assert result.metrics["pass_rate"] == 0.5 and result.samples == 1
@@ -311,31 +288,29 @@ def test_runs_and_keeps_the_key_out_of_files(
         "garak.log": "xdg/data/garak/garak.log",
     }
     out = tmp_path / "out"
-    seen = json.loads((out / "fake.json").read_text())
-    assert seen["key"] == "sk-very-secret"  # through the environment only
-    assert seen["xdg"] == str(out / "xdg" / "data") and seen["offline"] == "1"
-    assert not any("sk-very-secret" in arg for arg in seen["argv"])
+    given = seen(tmp_path / "env")
+    env = given["env"]
+    assert env[KEY_VARIABLE] == "sk-very-secret"  # through the environment only
+    assert env["GARAK_TEST_KEY"] == "sk-very-secret"  # the Model's own variable
+    assert "EVALHUB_SIGNING_KEY" not in env  # nor any other secret of the caller
+    assert env["XDG_DATA_HOME"] == str(out / "xdg" / "data") and env["HF_HUB_OFFLINE"] == "1"
+    assert not any("sk-very-secret" in arg for arg in given["argv"])
     for path in out.rglob("*"):
-        if path.is_file() and path.name != "fake.json":
+        if path.is_file():
             assert "sk-very-secret" not in path.read_text(errors="replace"), path
 
 
-def test_placeholder_key_when_the_model_names_none(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    monkeypatch.setenv("FAKE_GARAK", f"report:{DATA / 'dan.Dan_11_0.report.jsonl'}")
-    job = make_job(tmp_path, "dan", model=MODEL.replace(", api_key_env: GARAK_TEST_KEY", ""))
-    run(job)
-    assert json.loads((tmp_path / "out" / "fake.json").read_text())["key"] == "sk-local"
+def test_placeholder_key_when_the_model_names_none(tmp_path: Path) -> None:
+    model = MODEL.replace(", api_key_env: GARAK_TEST_KEY", "")
+    run(make_job(tmp_path, "dan", model=model, mode=REPORT))
+    env = seen(tmp_path / "env")["env"]
+    assert env[KEY_VARIABLE] == "sk-local" and "GARAK_TEST_KEY" not in env
 
 
-def test_a_retry_does_not_read_the_last_report(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    monkeypatch.setenv("FAKE_GARAK", f"report:{DATA / 'dan.Dan_11_0.report.jsonl'}")
-    job = make_job(tmp_path, "dan")
+def test_a_retry_does_not_read_the_last_report(tmp_path: Path) -> None:
+    job = make_job(tmp_path, "dan", mode=REPORT)
     run(job)
-    monkeypatch.setenv("FAKE_GARAK", f"print:{DATA / 'unreachable.console.log'}")
+    set_mode(tmp_path / "env", f"print:{DATA / 'unreachable.console.log'}")
     with pytest.raises(UnitError, match="garak cannot reach the model endpoint"):
         run(job)
 
@@ -352,25 +327,24 @@ def test_a_retry_does_not_read_the_last_report(
         ("text:", "garak produced no results: garak LLM vulnerability scanner v0.17.1"),
     ],
 )
-def test_failures(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, mode: str, message: str) -> None:
-    monkeypatch.setenv("FAKE_GARAK", mode)
+def test_failures(tmp_path: Path, mode: str, message: str) -> None:
     with pytest.raises(UnitError) as info:
-        run(make_job(tmp_path))
+        run(make_job(tmp_path, mode=mode))
     assert info.value.message.startswith(message)
 
 
 def test_timeout(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(garak, "POLL_SECONDS", 0.05)
-    monkeypatch.setenv("FAKE_GARAK", "sleep:30")
     with pytest.raises(UnitError, match=r"garak timed out after 0\.5 s"):
-        run(make_job(tmp_path, timeout=0.5))
+        run(make_job(tmp_path, timeout=0.5, mode="sleep:30"))
 
 
 def test_endpoint_going_away_mid_run(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(garak, "POLL_SECONDS", 0.05)
     monkeypatch.setattr(garak, "DOWN_GRACE_SECONDS", 0.2)
-    monkeypatch.setenv("FAKE_GARAK", "sleep:30")
-    job = make_job(tmp_path, url="http://127.0.0.1:9/v1")  # nothing listens on the discard port
+    job = make_job(
+        tmp_path, url="http://127.0.0.1:9/v1", mode="sleep:30"
+    )  # nothing listens on the discard port
     with pytest.raises(UnitError, match="stopped accepting connections while garak ran"):
         run(job)
 

@@ -18,7 +18,7 @@ from typing import Any
 
 import pytest
 
-from evalhub.app.gitops import gate
+from evalhub.app.gate import gate
 from evalhub.app.project import load_project
 from evalhub.core.ledger import parse, render
 from tests.conftest import Result, run_cli
@@ -103,6 +103,11 @@ def failures(report: dict[str, Any]) -> list[tuple[str, str]]:
         for c in r["checks"]
         if c["ok"] is False
     ]
+
+
+def trust_failures(report: dict[str, Any]) -> list[str]:
+    """The details of every failed finding about a change of the trust settings or Policies."""
+    return [t["detail"] for t in report["trust"] if t["ok"] is False]
 
 
 def gate_checks(root: Path, *args: str) -> tuple[int, dict[str, dict[str, Any]]]:
@@ -313,8 +318,12 @@ def test_signatures_from_untrusted_keys(tmp_path: Path, endpoint: Any) -> None:
     code, checks = gate_checks(root)
     assert code == 2 and checks["verified"]["ok"] is False
     assert "trusted" in checks["verified"]["detail"] or "signed" in checks["verified"]["detail"]
+    # Audit verifies the result with the keys trusted when it was recorded: it holds; the
+    # unsigned change of the trust settings is what fails.
     code, report = audit(root)
-    assert code == 2 and any(c == "attestation" for c, _ in failures(report))
+    assert code == 2 and failures(report) == []
+    (change,) = trust_failures(report)
+    assert "trust settings changed in" in change and "trusted key ci (ci.pub" in change
 
     # Trusted, but not a signer the policy accepts.
     config.write_text(
@@ -330,7 +339,8 @@ def test_signatures_from_untrusted_keys(tmp_path: Path, endpoint: Any) -> None:
     assert code == 2
     assert "signed by laptop" in checks["verified"]["detail"]
     assert "accepts only ci" in checks["verified"]["detail"]
-    assert audit(root)[0] == 0  # audit trusts any trusted key
+    code, report = audit(root)  # audit trusts any trusted key; the trust changes still fail it
+    assert code == 2 and failures(report) == [] and len(trust_failures(report)) == 2
 
 
 def test_unsigned_commits_where_signing_is_required(tmp_path: Path, endpoint: Any) -> None:

@@ -5,15 +5,18 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from evalhub.core.gitops import (
-    loosened,
-    parse_duration,
-    record_differences,
-    recorded_thresholds,
-    regression,
-)
+from evalhub.core.attested import record_differences
+from evalhub.core.gate import parse_duration, regression
 from evalhub.core.ledger import LedgerEntry
 from evalhub.core.result import ResultRecord
+from evalhub.core.thresholds import loosened, recorded_thresholds
+from evalhub.core.trust import (
+    KeyTrust,
+    PolicyTerms,
+    TrustSettings,
+    policy_loosenings,
+    root_changes,
+)
 from tests.test_ledger import entry_data
 
 
@@ -107,3 +110,49 @@ def test_metric_keys_are_what_mlflow_accepts() -> None:
     assert metric_key("pass@k:k=1&n=1") == "pass_k:k_1_n_1"
     assert metric_key("pass_rate/encoding.DecodeMatch") == "pass_rate/encoding.DecodeMatch"
     assert metric_key("ndcg_at_10") == "ndcg_at_10"
+
+
+# -- trust settings and Policies (evalhub.core.trust) -----------------------------------------
+
+
+def test_every_change_to_the_trust_roots_is_named() -> None:
+    ci = KeyTrust("ci", "ci.pub", "sha256:aa")
+    before = TrustSettings((ci,), "allowed_signers", "d1", True)
+    assert root_changes(before, before) == []
+    after = TrustSettings(
+        (KeyTrust("ci", "other.pub", "sha256:bb"), KeyTrust("helper", "h.pub", None)),
+        "allowed_signers",
+        "d2",
+        False,
+    )
+    assert root_changes(before, after) == [
+        "trusted key ci changed: ci (ci.pub, sha256:aa) → ci (other.pub, sha256:bb)",
+        "trusted key helper (h.pub, unreadable) added",
+        "ledger.allowed_signers changed: allowed_signers → allowed_signers",
+        "ledger.require_signed_commits turned off",
+    ]
+    assert root_changes(before, TrustSettings()) == [
+        "trusted key ci (ci.pub, sha256:aa) removed",
+        "ledger.allowed_signers replaced: allowed_signers → git default",
+        "ledger.require_signed_commits turned off",
+    ]
+    assert TrustSettings().trusts_nothing and not before.trusts_nothing
+
+
+def test_policies_loosened_not_tightened() -> None:
+    strict = {"promote": PolicyTerms(("quality", "safety"), ("ci",), "7d")}
+    stricter = {
+        "promote": PolicyTerms(("quality", "safety", "speed"), ("ci",), "1d"),
+        "new": PolicyTerms(("quality",), (), None),
+    }
+    assert policy_loosenings(strict, stricter) == []
+    looser = {"promote": PolicyTerms(("quality",), ("ci", "laptop"), None)}
+    assert policy_loosenings(strict, looser) == [
+        "Policy promote no longer requires safety",
+        "Policy promote signed_by changed: [ci] → [ci, laptop]",
+        "Policy promote max_age 7d → none",
+    ]
+    assert policy_loosenings(strict, {}) == ["Policy promote removed"]
+    assert policy_loosenings(
+        strict, {"promote": PolicyTerms(("quality", "safety"), ("ci",), "2w")}
+    ) == ["Policy promote max_age 7d → 2w"]

@@ -5,9 +5,6 @@ with a fake environment whose `python` plays GuideLLM."""
 from __future__ import annotations
 
 import json
-import os
-import sys
-import time
 from pathlib import Path
 from typing import Any
 
@@ -25,9 +22,8 @@ from evalhub.adapters.frameworks.guidellm import (
     scenario,
 )
 from evalhub.core.errors import UnitError
-from evalhub.core.job import JobSpec, JobStatusUpdate
-from evalhub.core.resolve import resolve
-from tests.specs import unit_job, validate
+from evalhub.core.job import JobSpec
+from tests.specs import StatusRecorder, fake_environment, framework_job, gone, seen
 
 DATA = Path(__file__).parent / "data" / "guidellm"
 
@@ -69,14 +65,6 @@ spec:
 """
 
 
-class Callbacks:
-    def __init__(self) -> None:
-        self.updates: list[JobStatusUpdate] = []
-
-    def report_status(self, update: JobStatusUpdate) -> None:
-        self.updates.append(update)
-
-
 @pytest.fixture(autouse=True)
 def tokenizer(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     path = tmp_path / "tokenizer"
@@ -94,22 +82,15 @@ def make_job(
     url: str = "http://127.0.0.1:8000/v1",
     model_type: str = "generative",
     tokenizer: bool = True,
-    environment: str | None = "",
+    environment: bool = True,
     timeout: float = 60,
 ) -> JobSpec:
     tok = "tokenizer: {path_env: GUIDELLM_TOKENIZER}" if tokenizer else ""
     model = MODEL.format(type=model_type, url=url, api=api, tokenizer=tok)
     given = {"max_requests": 3} if params is None else params
-    result = validate(model, PROVIDER, EVALUATION.format(params=json.dumps(given)))
-    assert result.ok, result.diagnostics
-    (evaluation,) = resolve(result.specs, {})
-    return unit_job(
-        evaluation,
-        tmp_path,
-        tmp_path,
-        environment=str(tmp_path / "env") if environment == "" else environment,
-        timeout=timeout,
-    )
+    evaluation = EVALUATION.format(params=json.dumps(given))
+    env = tmp_path / "env" if environment else None
+    return framework_job(tmp_path, model, PROVIDER, evaluation, environment=env, timeout=timeout)
 
 
 def spec_of(job: JobSpec, tokenizer: str = "/tok") -> dict[str, Any]:
@@ -218,17 +199,18 @@ def test_profiles(tmp_path: Path, params: dict[str, Any], expected: dict[str, An
 @pytest.mark.parametrize(
     ("params", "message"),
     [
-        ({"profile": "sweep", "max_requests": 3}, "'profile' must be one of"),
+        ({"profile": "sweep", "max_requests": 3}, "`profile` must be one of"),
         ({"profile": "concurrent", "max_requests": 3}, "needs the param 'concurrency'"),
         ({"profile": "constant", "max_requests": 3}, "needs the param 'rate'"),
         ({"profile": "synchronous"}, "`max_requests` or `max_seconds`"),
-        ({"max_requests": 0}, "'max_requests' must be a positive number"),
-        ({"max_requests": "ten"}, "'max_requests' must be a positive number"),
-        ({"max_requests": True}, "'max_requests' must be a positive number"),
-        ({"max_requests": 2.5}, "'max_requests' must be a whole number"),
-        ({"max_requests": 3, "prompt_tokens": -1}, "'prompt_tokens' must be a positive"),
-        ({"max_requests": 3, "seed": "x"}, "'seed' must be an integer"),
-        ({"max_requests": 3, "request_format": ["chat"]}, "'request_format' must be one of"),
+        ({"max_requests": 0}, "`max_requests` must be an integer of at least 1, not 0"),
+        ({"max_requests": "ten"}, "`max_requests` must be an integer of at least 1"),
+        ({"max_requests": True}, "`max_requests` must be an integer of at least 1"),
+        ({"max_requests": 2.5}, "`max_requests` must be an integer of at least 1, not 2.5"),
+        ({"max_requests": 3, "max_seconds": 0}, "`max_seconds` must be a positive number"),
+        ({"max_requests": 3, "prompt_tokens": -1}, "`prompt_tokens` must be an integer of at"),
+        ({"max_requests": 3, "seed": "x"}, "`seed` must be an integer"),
+        ({"max_requests": 3, "request_format": ["chat"]}, "`request_format` must be one of"),
     ],
 )
 def test_bad_params_fail_before_anything_runs(
@@ -240,10 +222,10 @@ def test_bad_params_fail_before_anything_runs(
 
 @pytest.mark.parametrize("value", [-0.1, 1.5, "some", True])
 def test_max_error_rate_lies_in_0_1(tmp_path: Path, value: object) -> None:
-    fake_env(tmp_path, "copy")
+    fake_environment(tmp_path / "env", FAKE, "copy")
     job = make_job(tmp_path, {"max_requests": 3, "max_error_rate": value})
-    with pytest.raises(UnitError, match=r"'max_error_rate' must lie in \[0, 1\]"):
-        GuideLLMAdapter().run_benchmark_job(job, Callbacks())
+    with pytest.raises(UnitError, match=r"`max_error_rate` must be a number in \[0, 1\]"):
+        GuideLLMAdapter().run_benchmark_job(job, StatusRecorder())
     assert not (tmp_path / "out" / "benchmarks.json").exists()  # GuideLLM never ran
 
 
@@ -364,14 +346,11 @@ def test_a_report_missing_a_metric_is_not_in_the_expected_shape(tmp_path: Path) 
 
 # -- the adapter, with a fake environment ----------------------------------------------------
 
-FAKE = """\
-#!{python}
-import json, os, sys, time
+FAKE = f"""
+import time
 scenario = json.load(open(sys.argv[sys.argv.index("--scenario") + 1]))
 out = scenario["spec"]["outputs"][0]["path"]
-with open(os.path.join(os.path.dirname(out), "seen_env.json"), "w") as f:
-    json.dump({{k: v for k, v in os.environ.items() if k.startswith("GUIDELLM")}}, f)
-mode = {mode!r}
+mode, _, report = MODE.partition(":")
 if mode == "exit":
     print("Traceback (most recent call last):\\nOSError: tokenizer directory is not a tokenizer")
     sys.exit(1)
@@ -384,22 +363,16 @@ if mode == "sleep":  # with a worker process, as GuideLLM's scheduler has
 if mode == "nothing":
     sys.exit(0)
 with open(out, "w") as f:
-    f.write(open({report!r}).read() if mode == "copy" else "garbage")
+    f.write(open(report or {str(DATA / "benchmarks_synchronous.json")!r}).read()
+            if mode == "copy" else "garbage")
 print("Benchmarking complete")
 """
 
 
-def fake_env(tmp_path: Path, mode: str, report: str = "benchmarks_synchronous.json") -> None:
-    python = tmp_path / "env" / "bin" / "python"
-    python.parent.mkdir(parents=True, exist_ok=True)
-    python.write_text(FAKE.format(python=sys.executable, mode=mode, report=str(DATA / report)))
-    python.chmod(0o755)
-
-
 def test_the_adapter_runs_guidellm_and_keeps_its_output(tmp_path: Path) -> None:
-    fake_env(tmp_path, "copy")
+    fake_environment(tmp_path / "env", FAKE, "copy")
     job = make_job(tmp_path, {"max_requests": 3})
-    callbacks = Callbacks()
+    callbacks = StatusRecorder()
     result = GuideLLMAdapter().run_benchmark_job(job, callbacks)
     assert result.status == "succeeded"
     assert result.framework == "guidellm" and result.framework_version == "0.8.1"
@@ -411,8 +384,11 @@ def test_the_adapter_runs_guidellm_and_keeps_its_output(tmp_path: Path) -> None:
     assert set(result.artifacts) == {"benchmarks.json", "scenario.json", "guidellm.log"}
     assert all((out / path).is_file() for path in result.artifacts.values())
     # the key went to GuideLLM through its environment only: no file the adapter wrote has it
-    seen = json.loads((out / "seen_env.json").read_text())
-    assert seen == {API_KEY_VARIABLE: "sk-unit-test-secret"}
+    env = seen(tmp_path / "env")["env"]
+    assert {k: v for k, v in env.items() if k.startswith("GUIDELLM")} == {
+        API_KEY_VARIABLE: "sk-unit-test-secret",
+        "GUIDELLM_KEY": "sk-unit-test-secret",  # the variable the Model names
+    }
     for name in ("scenario.json", "command.json", "guidellm.log", "benchmarks.json"):
         assert "sk-unit-test-secret" not in (out / name).read_text()
 
@@ -422,10 +398,10 @@ def test_the_version_falls_back_to_the_environments_packages(tmp_path: Path) -> 
     del data["metadata"]["guidellm_version"]
     report = tmp_path / "versionless.json"
     report.write_text(json.dumps(data))
-    fake_env(tmp_path, "copy", str(report))
+    fake_environment(tmp_path / "env", FAKE, f"copy:{report}")
     marker = {"format": 1, "requirements": [], "packages": ["torch==2.13.0", "guidellm==0.8.1"]}
     (tmp_path / "env" / ".evalhub-env.json").write_text(json.dumps(marker))
-    result = GuideLLMAdapter().run_benchmark_job(make_job(tmp_path), Callbacks())
+    result = GuideLLMAdapter().run_benchmark_job(make_job(tmp_path), StatusRecorder())
     assert result.framework_version == "0.8.1"
 
 
@@ -434,67 +410,53 @@ def test_guidellm_is_registered() -> None:
 
 
 def test_a_failing_guidellm_fails_the_unit_with_its_last_lines(tmp_path: Path) -> None:
-    fake_env(tmp_path, "exit")
+    fake_environment(tmp_path / "env", FAKE, "exit")
     with pytest.raises(UnitError) as caught:
-        GuideLLMAdapter().run_benchmark_job(make_job(tmp_path), Callbacks())
+        GuideLLMAdapter().run_benchmark_job(make_job(tmp_path), StatusRecorder())
     assert "guidellm exited 1" in caught.value.message
     assert "tokenizer directory is not a tokenizer" in caught.value.message
 
 
 def test_garbage_output_fails_the_unit(tmp_path: Path) -> None:
-    fake_env(tmp_path, "garbage")
+    fake_environment(tmp_path / "env", FAKE, "garbage")
     with pytest.raises(UnitError, match="is not JSON"):
-        GuideLLMAdapter().run_benchmark_job(make_job(tmp_path), Callbacks())
+        GuideLLMAdapter().run_benchmark_job(make_job(tmp_path), StatusRecorder())
 
 
 def test_all_requests_errored_fails_the_unit(tmp_path: Path) -> None:
-    fake_env(tmp_path, "copy", "benchmarks_connection_refused.json")
+    fake_environment(tmp_path / "env", FAKE, f"copy:{DATA / 'benchmarks_connection_refused.json'}")
     with pytest.raises(UnitError, match=r"requests to http://127\.0\.0\.1:8000/v1 failed"):
-        GuideLLMAdapter().run_benchmark_job(make_job(tmp_path), Callbacks())
+        GuideLLMAdapter().run_benchmark_job(make_job(tmp_path), StatusRecorder())
 
 
 def test_max_error_rate_lets_a_few_errors_through(tmp_path: Path) -> None:
-    fake_env(tmp_path, "copy", "benchmarks_one_of_two_errored.json")
+    fake_environment(tmp_path / "env", FAKE, f"copy:{DATA / 'benchmarks_one_of_two_errored.json'}")
     with pytest.raises(UnitError, match="1 of 2 GuideLLM requests"):
-        GuideLLMAdapter().run_benchmark_job(make_job(tmp_path), Callbacks())
+        GuideLLMAdapter().run_benchmark_job(make_job(tmp_path), StatusRecorder())
     job = make_job(tmp_path, {"max_requests": 2, "max_error_rate": 0.5})
-    result = GuideLLMAdapter().run_benchmark_job(job, Callbacks())
+    result = GuideLLMAdapter().run_benchmark_job(job, StatusRecorder())
     assert result.status == "succeeded" and result.metrics["requests_errored"] == 1
 
 
 def test_a_stale_report_is_never_parsed(tmp_path: Path) -> None:
-    fake_env(tmp_path, "nothing")
+    fake_environment(tmp_path / "env", FAKE, "nothing")
     (tmp_path / "out").mkdir()
     (tmp_path / "out" / "benchmarks.json").write_text(
         (DATA / "benchmarks_synchronous.json").read_text()
     )
     with pytest.raises(UnitError, match="wrote no report"):
-        GuideLLMAdapter().run_benchmark_job(make_job(tmp_path), Callbacks())
+        GuideLLMAdapter().run_benchmark_job(make_job(tmp_path), StatusRecorder())
 
 
 def test_a_timeout_fails_the_unit_and_stops_guidellms_workers(tmp_path: Path) -> None:
-    fake_env(tmp_path, "sleep")
+    fake_environment(tmp_path / "env", FAKE, "sleep")
     with pytest.raises(UnitError, match=r"timed out after 1\.5 s"):
-        GuideLLMAdapter().run_benchmark_job(make_job(tmp_path, timeout=1.5), Callbacks())
-    worker = int((tmp_path / "out" / "worker.pid").read_text())
-    deadline = time.monotonic() + 5
-    while time.monotonic() < deadline and alive(worker):
-        time.sleep(0.05)
-    assert not alive(worker)
-
-
-def alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    # a zombie is dead too: it waits for its reaper (init, here) to collect it
-    stat = Path(f"/proc/{pid}/stat")
-    return stat.exists() and stat.read_text().split(")")[-1].split()[0] != "Z"
+        GuideLLMAdapter().run_benchmark_job(make_job(tmp_path, timeout=1.5), StatusRecorder())
+    assert gone(int((tmp_path / "out" / "worker.pid").read_text()))
 
 
 def test_needs_an_environment_and_a_tokenizer(tmp_path: Path) -> None:
     with pytest.raises(UnitError, match="managed environment"):
-        GuideLLMAdapter().run_benchmark_job(make_job(tmp_path, environment=None), Callbacks())
+        GuideLLMAdapter().run_benchmark_job(make_job(tmp_path, environment=False), StatusRecorder())
     with pytest.raises(UnitError, match="names none"):
-        GuideLLMAdapter().run_benchmark_job(make_job(tmp_path, tokenizer=False), Callbacks())
+        GuideLLMAdapter().run_benchmark_job(make_job(tmp_path, tokenizer=False), StatusRecorder())

@@ -408,3 +408,67 @@ def test_signed_ledger_commits_verify(tmp_path: Path, monkeypatch: pytest.Monkey
         code, output = apply(root, "--commit", "--signing-key", str(tmp_path / "nope"))
         assert code == 1 and "does not exist" in output
         assert head(root) == before
+
+
+def test_a_ledger_written_but_not_committed_is_committed_by_the_next_apply(
+    tmp_path: Path,
+) -> None:
+    with fake_openai(Script(answer=answer)) as (url, script):
+        root = make_project(tmp_path / "repo", url)
+        assert run_cli("keys", "generate", cwd=root).code == 0
+        init_repo(root)
+        hook = root / ".git" / "hooks" / "pre-commit"
+        hook.write_text("#!/bin/sh\necho 'results/ needs a second reviewer' >&2\nexit 1\n")
+        hook.chmod(0o755)
+
+        code, output = apply(root, "--commit")
+        assert code == 1
+        assert "results/ needs a second reviewer" in output
+        assert "pre-commit hook refused the commit" in output
+        assert "the next `evalhub apply --commit` commits them" in output
+        assert "user.name" not in output  # the identity is not what failed
+        assert commits(root) == 1
+        assert "A  results/quality.json" in git(root, "status", "--porcelain")
+        generations = script.generations
+
+        # The hook lets it through now: the pending ledger file is committed, nothing re-runs.
+        hook.unlink()
+        code, output = apply(root, "--commit")
+        assert code == 0, output
+        assert "No changes." in output and "recorded 1 result(s) in commit" in output
+        assert script.generations == generations
+        assert commits(root) == 2 and committed_files(root) == ["results/quality.json"]
+        entry = parse((root / "results" / "quality.json").read_text())
+        assert ("Evalhub-Fingerprint", entry.fingerprint) in trailers(root)
+        assert git(root, "status", "--porcelain").strip() == ""
+
+        # A ledger file that does not describe the recorded result is never committed.
+        forged = entry.model_copy(update={"fingerprint": "00" * 32})
+        (root / "results" / "quality.json").write_text(render(forged))
+        code, output = apply(root, "--commit")
+        assert code == 0 and "recorded" not in output, output
+        assert commits(root) == 2
+
+
+def test_a_ledger_left_by_a_kill_during_git_commit_is_committed_next(tmp_path: Path) -> None:
+    with fake_openai(Script(answer=answer)) as (url, script):
+        root = make_project(tmp_path / "repo", url)
+        assert run_cli("keys", "generate", cwd=root).code == 0
+        init_repo(root)
+        # git commit is killed (SIGKILL) while it runs: its hook kills it.
+        hook = root / ".git" / "hooks" / "pre-commit"
+        hook.write_text("#!/bin/sh\nkill -9 $PPID\n")
+        hook.chmod(0o755)
+        assert apply(root, "--commit")[0] == 1
+        hook.unlink()
+        assert commits(root) == 1 and (root / ".git" / "index.lock").exists()
+        generations = script.generations
+
+        code, output = apply(root, "--commit")
+        assert code == 1 and "index.lock" in output
+        assert "remove the index.lock file git names" in output
+        (root / ".git" / "index.lock").unlink()  # what the hint says, once nothing runs
+        code, output = apply(root, "--commit")
+        assert code == 0 and "recorded 1 result(s) in commit" in output, output
+        assert commits(root) == 2 and committed_files(root) == ["results/quality.json"]
+        assert script.generations == generations  # nothing ran again

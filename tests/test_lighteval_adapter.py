@@ -6,7 +6,6 @@ can fail mapped to a clear unit error — with a fake environment python standin
 from __future__ import annotations
 
 import json
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -21,11 +20,10 @@ from evalhub.adapters.frameworks.lighteval import (
     metric_name,
     parse_results,
 )
-from evalhub.adapters.frameworks.process import log_tail
+from evalhub.adapters.frameworks.runner import log_tail
 from evalhub.core.errors import UnitError
-from evalhub.core.job import JobResults, JobSpec, JobStatusUpdate
-from evalhub.core.resolve import resolve
-from tests.specs import unit_job, validate
+from evalhub.core.job import JobResults, JobSpec
+from tests.specs import StatusRecorder, fake_environment, framework_job, seen, set_mode
 
 DATA = Path(__file__).parent / "data" / "lighteval"
 RESULTS = DATA / "results_2026-11-26T10-12-46.063033.json"
@@ -102,22 +100,13 @@ def make_job(
     environment: Path | None = None,
     timeout: float = 60,
 ) -> JobSpec:
-    root = tmp_path / "evals"
-    for name in FILES:
-        (root / name).parent.mkdir(parents=True, exist_ok=True)
-        (root / name).write_text("TASKS_TABLE = []\n" if name.endswith(".py") else "{}\n")
-    result = validate(model, PROVIDER % (config, files), EVALUATION % params)
-    assert result.ok, result.diagnostics
-    digests = {name: DIGEST for name in [*FILES, "tasks"]}
-    (evaluation,) = resolve(result.specs, digests)
-    return unit_job(
-        evaluation,
-        root,
-        tmp_path,
-        environment=str(environment) if environment else None,
-        timeout=timeout,
-        concurrency=3,
-    )
+    sources = {name: "TASKS_TABLE = []\n" if name.endswith(".py") else "{}\n" for name in FILES}
+    return framework_job(
+        tmp_path, model, PROVIDER % (config, files), EVALUATION % params,
+        spec_root=tmp_path / "evals", files=sources,
+        digests={name: DIGEST for name in [*FILES, "tasks"]},
+        environment=environment, timeout=timeout, concurrency=3,
+    )  # fmt: skip
 
 
 # -- the driver's input ---------------------------------------------------------------------------
@@ -248,33 +237,26 @@ def test_log_tail_drops_colours_and_progress_bars(tmp_path: Path) -> None:
 
 # -- running it, with a fake environment python ---------------------------------------------------
 
-FAKE = """#!{python}
-import json, os, shutil, sys, time
-from pathlib import Path
+FAKE = f"""
+import shutil, time
 
 driver, config_path, output_path = sys.argv[1:]
 config = json.loads(Path(config_path).read_text())
-Path(os.environ["FAKE_LIGHTEVAL_RECORD"]).write_text(json.dumps({{
-    "argv": sys.argv, "key": os.environ.get("OPENAI_API_KEY"), "cwd": os.getcwd(),
-    "offline": os.environ.get("HF_DATASETS_OFFLINE"),
-    "cost_map": os.environ.get("LITELLM_LOCAL_MODEL_COST_MAP"),
-}}))
-mode = os.environ.get("FAKE_LIGHTEVAL", "ok")
-data = Path({data!r})
-if mode == "crash":
+data = Path({str(DATA)!r})
+if MODE == "crash":
     print("\\x1b[31mTraceback (most recent call last):\\x1b[0m", file=sys.stderr)
     print("ValueError: Cannot find task returns_policy_short in task list", file=sys.stderr)
     sys.exit(1)
-if mode == "endpoint":
+if MODE == "endpoint":
     Path(output_path).write_text(json.dumps({{
         "error": "a request to the model failed after every attempt: InternalServerError: "
                  "litellm.InternalServerError: OpenAIException - Connection error.",
         "hint": "is the model server running?",
     }}))
     sys.exit(3)
-if mode == "sleep":
+if MODE == "sleep":
     time.sleep(30)
-if mode == "garbage":
+if MODE == "garbage":
     Path(output_path).write_text("<html>not json</html>")
     sys.exit(0)
 out = config["output_dir"]
@@ -287,44 +269,30 @@ Path(details["jsonl"]).parent.mkdir(parents=True)
 shutil.copy(data / "details_returns_policy_short_0.jsonl", details["jsonl"])
 Path(details["parquet"]).write_bytes(b"PAR1")
 Path(config["model_config"]).write_text("model_parameters: {{}}\\n")
-if mode == "no-results":
+if MODE == "no-results":
     output["results"] = None
 Path(output_path).write_text(json.dumps(output))
 """
 
 
-class Callbacks:
-    def __init__(self) -> None:
-        self.updates: list[JobStatusUpdate] = []
-
-    def report_status(self, update: JobStatusUpdate) -> None:
-        self.updates.append(update)
-
-
 @pytest.fixture
 def fake_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    env = tmp_path / "env"
-    (env / "bin").mkdir(parents=True)
-    python = env / "bin" / "python"
-    python.write_text(FAKE.format(python=sys.executable, data=str(DATA)))
-    python.chmod(0o755)
-    monkeypatch.setenv("FAKE_LIGHTEVAL_RECORD", str(tmp_path / "record.json"))
     monkeypatch.setenv("LE_KEY", KEY)
     monkeypatch.setenv("OPENAI_API_KEY", "a-key-for-another-service")
-    return env
+    return fake_environment(tmp_path / "env", FAKE)
 
 
 def run(
     tmp_path: Path, env: Path, model: str = CHAT, timeout: float = 60
 ) -> tuple[JobResults, dict[str, Any]]:
     job = make_job(tmp_path, model=model, environment=env, timeout=timeout)
-    result = LightevalAdapter().run_benchmark_job(job, Callbacks())
-    return result, json.loads((tmp_path / "record.json").read_text())
+    result = LightevalAdapter().run_benchmark_job(job, StatusRecorder())
+    return result, seen(env)
 
 
 def test_a_run_parses_the_real_output(tmp_path: Path, fake_env: Path) -> None:
     job = make_job(tmp_path, environment=fake_env, params="{limit: 3}")
-    callbacks = Callbacks()
+    callbacks = StatusRecorder()
     result = LightevalAdapter().run_benchmark_job(job, callbacks)
     assert result.status == "succeeded"
     assert result.metrics == {"em": 0.0, "em_stderr": 0.0}
@@ -344,7 +312,8 @@ def test_a_run_parses_the_real_output(tmp_path: Path, fake_env: Path) -> None:
     }
     for relative in result.artifacts.values():
         assert (out / relative).is_file() and not Path(relative).is_absolute()
-    record = json.loads((tmp_path / "record.json").read_text())
+    record = seen(fake_env)
+    env = record["env"]
     assert record["argv"][1:] == [
         str(DRIVER),
         str(out / "lighteval_config.json"),
@@ -352,22 +321,24 @@ def test_a_run_parses_the_real_output(tmp_path: Path, fake_env: Path) -> None:
     ]
     assert record["cwd"] == str(out / "cache")  # scratch: removed after the run
     assert not (out / "cache").exists()
-    assert record["offline"] == "1" and record["cost_map"] == "True"
+    assert env["HF_DATASETS_OFFLINE"] == "1" and env["LITELLM_LOCAL_MODEL_COST_MAP"] == "True"
     # The key reaches the child through its environment only.
-    assert record["key"] == KEY
+    assert env["OPENAI_API_KEY"] == env["LE_KEY"] == KEY
     assert not any(KEY in arg for arg in record["argv"])
     assert [p for p in out.rglob("*") if p.is_file() and KEY.encode() in p.read_bytes()] == []
 
 
 def test_a_model_without_a_key_gets_a_placeholder(tmp_path: Path, fake_env: Path) -> None:
     _, record = run(tmp_path, fake_env, model=NO_KEY)
-    assert record["key"] == PLACEHOLDER_KEY  # not the caller's key for another service
+    assert (
+        record["env"]["OPENAI_API_KEY"] == PLACEHOLDER_KEY
+    )  # not the caller's key for another service
 
 
 def test_a_failing_endpoint_is_reported_with_its_reason(
     tmp_path: Path, fake_env: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setenv("FAKE_LIGHTEVAL", "endpoint")
+    set_mode(fake_env, "endpoint")
     with pytest.raises(UnitError, match=r"failed after every attempt.*Connection error") as raised:
         run(tmp_path, fake_env)
     assert raised.value.hint == "is the model server running?"
@@ -376,7 +347,7 @@ def test_a_failing_endpoint_is_reported_with_its_reason(
 def test_a_crash_is_reported_with_the_log_tail(
     tmp_path: Path, fake_env: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setenv("FAKE_LIGHTEVAL", "crash")
+    set_mode(fake_env, "crash")
     with pytest.raises(UnitError, match=r"exited 1: Traceback.*Cannot find task") as raised:
         run(tmp_path, fake_env)
     assert "\x1b" not in raised.value.message
@@ -390,13 +361,13 @@ def test_a_crash_is_reported_with_the_log_tail(
 def test_missing_or_garbled_output(
     tmp_path: Path, fake_env: Path, monkeypatch: pytest.MonkeyPatch, mode: str, message: str
 ) -> None:
-    monkeypatch.setenv("FAKE_LIGHTEVAL", mode)
+    set_mode(fake_env, mode)
     with pytest.raises(UnitError, match=message):
         run(tmp_path, fake_env)
 
 
 def test_a_timeout(tmp_path: Path, fake_env: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("FAKE_LIGHTEVAL", "sleep")
+    set_mode(fake_env, "sleep")
     with pytest.raises(UnitError, match="timed out after 1 s"):
         run(tmp_path, fake_env, timeout=1)
 
@@ -407,10 +378,10 @@ def test_an_unset_key_variable_fails_before_running(
     monkeypatch.delenv("LE_KEY")
     with pytest.raises(UnitError, match="LE_KEY is not set"):
         run(tmp_path, fake_env)
-    assert not (tmp_path / "record.json").exists()
+    assert not (fake_env / "seen.json").exists()
 
 
 def test_without_a_managed_environment(tmp_path: Path) -> None:
     with pytest.raises(UnitError, match="managed environment") as raised:
-        LightevalAdapter().run_benchmark_job(make_job(tmp_path), Callbacks())
+        LightevalAdapter().run_benchmark_job(make_job(tmp_path), StatusRecorder())
     assert "lighteval[litellm]==0.13.0" in str(raised.value.hint)

@@ -9,7 +9,6 @@ import json
 import os
 import re
 import socket
-import sys
 import threading
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -20,6 +19,7 @@ from typing import Any, ClassVar
 import pytest
 
 from evalhub.adapters.frameworks import load_adapter
+from evalhub.adapters.frameworks.embeddings import requirement_name
 from evalhub.adapters.frameworks.mteb import (
     DRIVER,
     KEY_VARIABLE,
@@ -28,34 +28,25 @@ from evalhub.adapters.frameworks.mteb import (
     driver_config,
     flatten,
     parse_output,
-    requirement_name,
 )
 from evalhub.core.errors import UnitError
-from evalhub.core.job import JobResults, JobSpec, JobStatusUpdate
-from evalhub.core.resolve import resolve
-from tests.specs import unit_job, validate
+from evalhub.core.job import JobResults, JobSpec
+from tests.specs import (
+    PACKAGE_EMBEDDER,
+    PATH_EMBEDDER,
+    StatusRecorder,
+    fake_environment,
+    framework_job,
+    gone,
+    seen,
+    set_mode,
+)
 
 DATA = Path(__file__).parent / "data" / "mteb"
 DIGEST = "sha256:" + "1" * 64
 
-PACKAGE_MODEL = """
-apiVersion: evalhub.dev/v1
-kind: Model
-metadata: {name: embedder}
-spec:
-  type: embedding
-  local: {package: GT_all.MiniLM-L6-v2}
-  revision: all-minilm-l6-v2
-"""
-PATH_MODEL = """
-apiVersion: evalhub.dev/v1
-kind: Model
-metadata: {name: embedder}
-spec:
-  type: embedding
-  local: {path: models/minilm}
-  revision: v1
-"""
+PACKAGE_MODEL = PACKAGE_EMBEDDER
+PATH_MODEL = PATH_EMBEDDER
 ENDPOINT_MODEL = """
 apiVersion: evalhub.dev/v1
 kind: Model
@@ -111,21 +102,12 @@ def make_job(
     environment: Path | None = None,
     timeout: float = 60,
 ) -> JobSpec:
-    root = tmp_path / "evals"
-    (root / "data").mkdir(parents=True, exist_ok=True)
-    for name in ("sts", "pairs", "passages"):
-        (root / "data" / f"{name}.jsonl").write_text('{"sentence1": "a"}\n')
-    result = validate(model, provider, EVALUATION % (benchmark, params))
-    assert result.ok, result.diagnostics
-    digests = {f"data/{n}.jsonl": DIGEST for n in ("sts", "pairs", "passages")}
-    (evaluation,) = resolve(result.specs, digests)
-    return unit_job(
-        evaluation,
-        root,
-        tmp_path,
-        environment=str(environment) if environment else None,
-        timeout=timeout,
-    )
+    data = [f"data/{name}.jsonl" for name in ("sts", "pairs", "passages")]
+    return framework_job(
+        tmp_path, model, provider, EVALUATION % (benchmark, params),
+        spec_root=tmp_path / "evals", files=dict.fromkeys(data, '{"sentence1": "a"}\n'),
+        digests=dict.fromkeys(data, DIGEST), environment=environment, timeout=timeout,
+    )  # fmt: skip
 
 
 # -- the driver's input ---------------------------------------------------------------------------
@@ -232,7 +214,12 @@ def test_requirement_names_are_normalised() -> None:
             "{}",
             "package GT_all.MiniLM-L6-v2, which is not among the mteb Provider's requirements",
         ),
-        (PACKAGE_MODEL, PROVIDER, "{task_type: Clustering}", "'Clustering' is not a task type"),
+        (
+            PACKAGE_MODEL,
+            PROVIDER,
+            "{task_type: Clustering}",
+            "`task_type` must be one of STS, PairClassification, Retrieval, not 'Clustering'",
+        ),
         (
             PACKAGE_MODEL,
             PROVIDER,
@@ -326,56 +313,41 @@ def test_bad_output_is_a_unit_error(data: object, message: str) -> None:
 
 # -- the subprocess, with a fake environment python ---------------------------------------------
 
-FAKE_PYTHON = """#!{python}
-import json, os, shutil, sys, time
-from pathlib import Path
+FAKE_PYTHON = f"""
+import shutil, time
 
 driver, config_path, output = sys.argv[1:]
-mode = os.environ["FAKE_MTEB_MODE"]
 out = Path(output).parent
-Path(out / "seen.json").write_text(json.dumps(
-    {{"argv": sys.argv[1:], "key": os.environ.get("{key}"), "offline": os.environ.get("HF_HUB_OFFLINE")}}
-))
-if mode == "crash":
+if MODE == "crash":
     print("Traceback (most recent call last):", file=sys.stderr)
     print("RuntimeError: torch exploded", file=sys.stderr)
     sys.exit(1)
-if mode == "garbage":
+if MODE == "garbage":
     Path(output).write_text("{{not json")
     sys.exit(0)
-if mode == "error":
+if MODE == "error":
     Path(output).write_text(json.dumps({{"error": "cannot load the model", "hint": "check it"}}))
     sys.exit(2)
-if mode == "hang":
+if MODE == "hang":  # with a worker, as torch's and tokenizers' pools are
+    import subprocess
+    worker = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    (out / "worker.pid").write_text(str(worker.pid))
     time.sleep(30)
-text = Path("{data}/sts_output.json").read_text().replace("OUT/", str(out) + "/")
+text = Path("{DATA}/sts_output.json").read_text().replace("OUT/", str(out) + "/")
 data = json.loads(text)
 for name, source in (("results_file", "sts_results.json"), ("predictions", "sts_results.json")):
     paths = data[name] if isinstance(data[name], list) else [data[name]]
     for path in paths:
         Path(path).parent.mkdir(parents=True, exist_ok=True)
-        shutil.copy("{data}/" + source, path)
+        shutil.copy("{DATA}/" + source, path)
 Path(output).write_text(json.dumps(data))
-sys.exit(3 if mode == "late-exit" else 0)
+sys.exit(3 if MODE == "late-exit" else 0)
 """
-
-
-class Progress:
-    def __init__(self) -> None:
-        self.updates: list[JobStatusUpdate] = []
-
-    def report_status(self, update: JobStatusUpdate) -> None:
-        self.updates.append(update)
 
 
 @pytest.fixture
 def fake_env(tmp_path: Path) -> Path:
-    env = tmp_path / "env"
-    (env / "bin").mkdir(parents=True)
-    python = env / "bin" / "python"
-    python.write_text(FAKE_PYTHON.format(python=sys.executable, key=KEY_VARIABLE, data=DATA))
-    python.chmod(0o755)
-    return env
+    return fake_environment(tmp_path / "env", FAKE_PYTHON)
 
 
 def run_fake(
@@ -386,9 +358,9 @@ def run_fake(
     model: str = PACKAGE_MODEL,
     timeout: float = 60,
 ) -> JobResults:
-    monkeypatch.setenv("FAKE_MTEB_MODE", mode)
+    set_mode(env, mode)
     job = make_job(tmp_path, model=model, environment=env, timeout=timeout)
-    return MtebAdapter().run_benchmark_job(job, Progress())
+    return MtebAdapter().run_benchmark_job(job, StatusRecorder())
 
 
 def test_a_successful_run(tmp_path: Path, fake_env: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -406,9 +378,10 @@ def test_a_successful_run(tmp_path: Path, fake_env: Path, monkeypatch: pytest.Mo
         "mteb_predictions.json": "predictions/acme-support-sts_predictions.json",
     }
     assert all((out / p).is_file() for p in result.artifacts.values())
-    seen = json.loads((out / "seen.json").read_text())
-    assert seen["argv"][1:] == [str(out / "mteb_config.json"), str(out / "mteb_output.json")]
-    assert seen["key"] is None and seen["offline"] == "1"
+    given = seen(fake_env)
+    assert given["argv"][2:] == [str(out / "mteb_config.json"), str(out / "mteb_output.json")]
+    assert KEY_VARIABLE not in given["env"] and given["env"]["HF_HUB_OFFLINE"] == "1"
+    assert given["env"]["MTEB_CACHE"] == str(out / "mteb")
 
 
 def test_the_endpoint_key_goes_through_the_environment_only(
@@ -418,9 +391,9 @@ def test_the_endpoint_key_goes_through_the_environment_only(
     result = run_fake(tmp_path, fake_env, "ok", monkeypatch, model=ENDPOINT_MODEL)
     assert result.status == "succeeded"
     out = tmp_path / "out"
-    assert json.loads((out / "seen.json").read_text())["key"] == "sk-secret-123"
+    assert seen(fake_env)["env"][KEY_VARIABLE] == "sk-secret-123"
     for path in out.rglob("*"):
-        if path.is_file() and path.name != "seen.json":
+        if path.is_file():
             assert "sk-secret-123" not in path.read_text(), path
     monkeypatch.delenv("EMB_KEY")
     with pytest.raises(UnitError, match="EMB_KEY is not set"):
@@ -443,16 +416,19 @@ def test_driver_failures_are_unit_errors(
         run_fake(tmp_path, fake_env, mode, monkeypatch)
 
 
-def test_a_driver_that_hangs_times_out(
+def test_a_driver_that_hangs_times_out_and_leaves_no_worker_behind(
     tmp_path: Path, fake_env: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    with pytest.raises(UnitError, match="timed out after 1 s"):
-        run_fake(tmp_path, fake_env, "hang", monkeypatch, timeout=1)
+    # 3 s: time for the fake to start its worker on a loaded machine
+    with pytest.raises(UnitError, match="timed out after 3 s"):
+        run_fake(tmp_path, fake_env, "hang", monkeypatch, timeout=3)
+    worker = int((tmp_path / "out" / "worker.pid").read_text())
+    assert gone(worker)
 
 
 def test_without_an_environment(tmp_path: Path) -> None:
     with pytest.raises(UnitError, match="managed environment") as info:
-        MtebAdapter().run_benchmark_job(make_job(tmp_path), Progress())
+        MtebAdapter().run_benchmark_job(make_job(tmp_path), StatusRecorder())
     assert "mteb==2.26.24" in info.value.hint
 
 

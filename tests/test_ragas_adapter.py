@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import json
 import os
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -26,9 +25,15 @@ from evalhub.adapters.frameworks.ragas import (
     secrets,
 )
 from evalhub.core.errors import UnitError
-from evalhub.core.job import JobResults, JobSpec, JobStatusUpdate
-from evalhub.core.resolve import resolve
-from tests.specs import unit_job, validate
+from evalhub.core.job import JobResults, JobSpec
+from tests.specs import (
+    PACKAGE_EMBEDDER,
+    PATH_EMBEDDER,
+    StatusRecorder,
+    fake_environment,
+    framework_job,
+    seen,
+)
 
 DATA = Path(__file__).parent / "data" / "ragas"
 DIGEST = "sha256:" + "1" * 64
@@ -48,24 +53,7 @@ ROWS = [
     {"question": "Can I get store credit?", "contexts": ["R5: store credit."], "answer": "Yes."},
 ]
 
-EMBEDDER = """
-apiVersion: evalhub.dev/v1
-kind: Model
-metadata: {name: embedder}
-spec:
-  type: embedding
-  local: {package: GT_all.MiniLM-L6-v2}
-  revision: all-minilm-l6-v2
-"""
-PATH_EMBEDDER = """
-apiVersion: evalhub.dev/v1
-kind: Model
-metadata: {name: embedder}
-spec:
-  type: embedding
-  local: {path: models/minilm}
-  revision: v1
-"""
+EMBEDDER = PACKAGE_EMBEDDER
 ENDPOINT_EMBEDDER = """
 apiVersion: evalhub.dev/v1
 kind: Model
@@ -147,25 +135,16 @@ def make_job(
     environment: Path | None = None,
     timeout: float = 60,
 ) -> JobSpec:
-    root = tmp_path / "evals"
-    (root / "data").mkdir(parents=True, exist_ok=True)
-    lines = [json.dumps(r) for r in (ROWS if rows is None else rows)]
-    (root / "data" / "rag.jsonl").write_text("\n".join(lines) + "\n")
+    lines = [json.dumps(r) + "\n" for r in (ROWS if rows is None else rows)]
     docs = [model, PROVIDER % config, EVALUATION]
     if judge is not None:
         docs.append(JUDGE % judge)
-    collection = COLLECTION % ("judge: judge" if judge else "", benchmark, params)
-    result = validate(*docs, collection)
-    assert result.ok, result.diagnostics
-    (evaluation,) = resolve(result.specs, {"data/rag.jsonl": DIGEST})
-    return unit_job(
-        evaluation,
-        root,
-        tmp_path,
-        environment=str(environment) if environment else None,
-        timeout=timeout,
-        concurrency=3,
-    )
+    docs.append(COLLECTION % ("judge: judge" if judge else "", benchmark, params))
+    return framework_job(
+        tmp_path, *docs, spec_root=tmp_path / "evals",
+        files={"data/rag.jsonl": "".join(lines) or "\n"}, digests={"data/rag.jsonl": DIGEST},
+        environment=environment, timeout=timeout, concurrency=3,
+    )  # fmt: skip
 
 
 def error_of(job: JobSpec) -> UnitError:
@@ -243,7 +222,7 @@ def test_metrics_list_primary_metric_and_params(tmp_path: Path) -> None:
     assert error_of(typo).message == "param `rouge_typ` means nothing to rouge_score"
     assert "rouge_type" in error_of(typo).hint
     assert error_of(make_job(tmp_path, params="{limit: 0}", rows=rows)).message == (
-        "`limit` must be a positive integer, not 0"
+        "ragas param `limit` must be an integer of at least 1, not 0"
     )
 
 
@@ -281,9 +260,12 @@ def test_the_judge(tmp_path: Path) -> None:
     }
     assert config["embeddings"] is None
     bad = make_job(tmp_path, "faithful", params="{max_tokens: many}", rows=ROWS[:2])
-    assert error_of(bad).message == "`max_tokens` must be a positive integer, not 'many'"
+    assert (
+        error_of(bad).message
+        == "ragas param `max_tokens` must be an integer of at least 1, not 'many'"
+    )
     cold = make_job(tmp_path, "faithful", params="{temperature: cold}", rows=ROWS[:2])
-    assert error_of(cold).message == "`temperature` must be a number, not 'cold'"
+    assert error_of(cold).message == "ragas param `temperature` must be a number, not 'cold'"
 
 
 def test_a_judged_metric_without_a_judge(tmp_path: Path) -> None:
@@ -512,57 +494,32 @@ def test_malformed_output() -> None:
 
 # -- the adapter with a fake environment ----------------------------------------------------------
 
-FAKE = """#!{python}
-import json, os, shutil, sys, time
-mode = {mode!r}
+FAKE = f"""
+import shutil, time
 config_path, output_path = sys.argv[-2], sys.argv[-1]
-with open(os.path.join(os.path.dirname(config_path), "seen.json"), "w") as f:
-    json.dump({{"argv": sys.argv, "judge_key": os.environ.get({judge!r}),
-               "track": os.environ.get("RAGAS_DO_NOT_TRACK"),
-               "offline": os.environ.get("HF_HUB_OFFLINE")}}, f)
 print("driver starting")
-if mode == "crash":
+if MODE == "crash":
     print("Traceback (most recent call last):\\nModuleNotFoundError: No module named 'ragas'")
     sys.exit(1)
-if mode == "garbage":
+if MODE == "garbage":
     open(output_path, "w").write("{{not json")
-if mode == "error":
+if MODE == "error":
     json.dump({{"error": "the judge endpoint http://127.0.0.1:9/v1 cannot connect (ConnectError)",
                "hint": "is the model server running?"}}, open(output_path, "w"))
     sys.exit(2)
-if mode == "sleep":
+if MODE == "sleep":
     time.sleep(30)
-if mode == "real":
-    shutil.copy({output!r}, output_path)
+if MODE == "real":
+    shutil.copy({str(DATA / "ragas_output.json")!r}, output_path)
 """
 
 
 def fake_env(tmp_path: Path, mode: str) -> Path:
-    env = tmp_path / f"env-{mode}"
-    (env / "bin").mkdir(parents=True)
-    python = env / "bin" / "python"
-    python.write_text(
-        FAKE.format(
-            python=sys.executable,
-            mode=mode,
-            judge=JUDGE_KEY,
-            output=str(DATA / "ragas_output.json"),
-        )
-    )
-    python.chmod(0o755)
-    return env
-
-
-class Recorder:
-    def __init__(self) -> None:
-        self.updates: list[JobStatusUpdate] = []
-
-    def report_status(self, update: JobStatusUpdate) -> None:
-        self.updates.append(update)
+    return fake_environment(tmp_path / f"env-{mode}", FAKE, mode)
 
 
 def run(job: JobSpec) -> JobResults:
-    return RagasAdapter().run_benchmark_job(job, Recorder())
+    return RagasAdapter().run_benchmark_job(job, StatusRecorder())
 
 
 def fails(job: JobSpec) -> UnitError:
@@ -606,14 +563,14 @@ def test_a_run_on_real_output(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -
     assert all((out / path).is_file() for path in result.artifacts.values())
     samples = [json.loads(line) for line in (out / "samples.jsonl").read_text().splitlines()]
     assert [s["row"] for s in samples] == [1, 2]
-    seen = json.loads((out / "seen.json").read_text())
+    given = seen(Path(str(job.environment)))
+    env = given["env"]
     # The key travels in the driver's environment only: not in argv, not in any file.
-    assert seen["judge_key"] == "judge-secret"
-    assert seen["track"] == "true" and seen["offline"] == "1"
-    assert "judge-secret" not in json.dumps(seen["argv"])
+    assert env[JUDGE_KEY] == env["JUDGE_KEY_VAR"] == "judge-secret"
+    assert env["RAGAS_DO_NOT_TRACK"] == "true" and env["HF_HUB_OFFLINE"] == "1"
+    assert "judge-secret" not in json.dumps(given["argv"])
     for path in out.iterdir():
-        if path.name != "seen.json":
-            assert "judge-secret" not in path.read_text(), path
+        assert "judge-secret" not in path.read_text(), path
 
 
 def test_the_primary_metric_unjudged_everywhere_fails_but_keeps_the_reasons(

@@ -106,24 +106,63 @@ def commit_paths(
     `user.signingkey`), otherwise as git's own configuration says."""
     if not paths:
         raise LedgerError("nothing to commit")
-    _run(root, ["add", "--", *paths], "could not stage the ledger files")
+    try:
+        _run(root, ["add", "--", *paths], "could not stage the ledger files")
+    except LedgerError as exc:
+        hint = PENDING
+        if "index.lock" in exc.message:  # a git killed mid-commit leaves its lock behind
+            hint = (
+                "a git process was killed mid-commit (or is still running): once none is "
+                f"running, remove the index.lock file git names; {PENDING}"
+            )
+        raise LedgerError(exc.message, hint) from exc
     options: list[str] = []
     if sign and signing_key is not None:
         options += ["-c", "gpg.format=ssh", "-c", f"user.signingkey={signing_key.resolve()}"]
     args = [*options, "commit", "--only", "--file=-", "--cleanup=strip"]
     if sign:
         args.append("-S")
-    _run(
-        root,
-        [*args, "--", *paths],
-        "could not commit the ledger",
-        "check the signing key (`--signing-key`, git's user.signingkey) and git's user.name and "
-        "user.email"
-        if sign
-        else "check git's user.name and user.email",
-        stdin=message,
-    )
+    try:
+        _run(root, [*args, "--", *paths], "could not commit the ledger", stdin=message)
+    except LedgerError as exc:
+        raise LedgerError(exc.message, _commit_hint(root, exc.message, sign)) from exc
     return _run(root, ["rev-parse", "--verify", "HEAD"], "could not read the new commit")
+
+
+PENDING = (
+    "the ledger files stay written and staged; the next `evalhub apply --commit` commits them "
+    "without running anything"
+)
+
+
+def _commit_hint(root: Path, said: str, sign: bool) -> str:
+    """Why `git commit` failed, as far as can be told: git names a missing identity or a bad
+    signing key itself; a hook that refuses prints only its own output."""
+    if "identity" in said or "user.email" in said or "user.name" in said:
+        return f"set git's user.name and user.email; {PENDING}"
+    hooks = commit_hooks(root)
+    if hooks and not (sign and "sign" in said.lower()):
+        return (
+            f"the repository's {' and '.join(hooks)} hook refused the commit (its output is "
+            f"above): fix what it reports, or let it accept the ledger files; {PENDING}"
+        )
+    if sign:
+        return (
+            "check the signing key (`--signing-key`, git's user.signingkey) and git's user.name "
+            f"and user.email; {PENDING}"
+        )
+    return f"check git's user.name and user.email; {PENDING}"
+
+
+def commit_hooks(root: Path) -> list[str]:
+    """The hooks that can refuse a commit and are installed (git's hooks directory, or
+    core.hooksPath)."""
+    where = _git(root, "rev-parse", "--git-path", "hooks")
+    if where is None:
+        return []
+    directory = Path(where) if Path(where).is_absolute() else root / where
+    names = ("pre-commit", "prepare-commit-msg", "commit-msg")
+    return [n for n in names if os.access(directory / n, os.X_OK) and (directory / n).is_file()]
 
 
 PUSH_ATTEMPTS = 3
@@ -196,6 +235,40 @@ def file_revisions(root: Path, path: str, since: str | None = None) -> list[Revi
         time, _, subject = rest.partition("\x00")
         revisions.append(Revision(commit, int(time), subject))
     return list(reversed(revisions))
+
+
+@dataclass(frozen=True)
+class CommitChange:
+    """A commit, its parents, and the files it changed relative to its first parent (paths
+    relative to root; empty for a merge, which git lists without a diff)."""
+
+    commit: str
+    parents: tuple[str, ...]
+    paths: tuple[str, ...]
+
+
+def commit_changes(root: Path, since: str | None = None) -> list[CommitChange]:
+    """Every commit reachable from HEAD (after `since`), oldest first, with what it changed."""
+    spec = f"{since}..HEAD" if since else "HEAD"
+    out = _run(
+        root,
+        [
+            "log",
+            "--reverse",
+            "--format=%x00%H %P",
+            "--name-only",
+            "--no-renames",
+            "--relative",
+            spec,
+        ],
+        "could not read the repository's history",
+    )
+    changes = []
+    for record in out.split("\x00")[1:]:
+        header, *names = record.strip("\n").split("\n")
+        commit, *parents = header.split()
+        changes.append(CommitChange(commit, tuple(parents), tuple(n for n in names if n)))
+    return changes
 
 
 def ledger_paths(root: Path, directory: str) -> list[str]:

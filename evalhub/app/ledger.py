@@ -2,6 +2,10 @@
 scored evaluation; with `apply --commit`, commit exactly the changed ledger files with the
 structured message of evalhub.core.ledger (optionally SSH-signed) and push the branch.
 
+A ledger file written but not committed (a pre-commit hook refused, the process was killed
+during `git commit`) is committed by the next `apply --commit`, when it still describes the
+result the store has recorded for its evaluation (see `pending_entries`).
+
 The ledger must describe committed specs, so committing is refused up front — before anything
 runs — outside a git repository or when the spec directories have uncommitted changes.
 """
@@ -23,7 +27,8 @@ from evalhub.adapters.git import (
 )
 from evalhub.app.project import Project
 from evalhub.core.errors import LedgerError
-from evalhub.core.ledger import LedgerEntry, commit_message, ledger_path, render
+from evalhub.core.ledger import LedgerEntry, commit_message, ledger_path, parse, render
+from evalhub.core.plan import Plan
 
 
 @dataclass(frozen=True)
@@ -97,13 +102,44 @@ def write_entry(project: Project, entry: LedgerEntry) -> str:
     return relative
 
 
+def pending_entries(project: Project, plan: Plan) -> list[tuple[str, LedgerEntry]]:
+    """Ledger files an earlier apply wrote but did not commit, that describe a recorded result:
+    the evaluation is up to date in the store (a `noop` of `plan`) and the file is a valid
+    entry of that evaluation for the fingerprint recorded. A file edited by hand for another
+    fingerprint, or not a ledger entry, is left alone."""
+    recorded = {
+        a.evaluation: a.recorded_fingerprint
+        for a in plan.actions
+        if a.action == "noop" and a.recorded_fingerprint
+    }
+    paths = {ledger_path(project.config.ledger.dir, name): name for name in recorded}
+    pending = []
+    for path in dirty_paths(project.root, sorted(paths)):
+        try:
+            entry = parse((project.root / path).read_text(encoding="utf-8"))
+        except (ValueError, OSError):  # pydantic's ValidationError is a ValueError
+            continue
+        name = paths[path]
+        if entry.evaluation == name and entry.fingerprint == recorded[name]:
+            pending.append((path, entry))
+    return pending
+
+
 def commit_entries(
-    project: Project, written: Sequence[tuple[str, LedgerEntry]], options: CommitOptions
+    project: Project,
+    written: Sequence[tuple[str, LedgerEntry]],
+    options: CommitOptions,
+    plan: Plan,
 ) -> LedgerCommit | None:
-    """Commit the ledger files among `written` (path, entry) that changed; None when none did."""
+    """With `options.commit`, commit the ledger files among `written` (path, entry) that
+    changed, and those an earlier apply left uncommitted (`pending_entries`); None when there
+    is nothing to commit."""
+    if not options.commit:
+        return None
     root = project.root
     changed = set(dirty_paths(root, [path for path, _ in written]))
     chosen = [(path, entry) for path, entry in written if path in changed]
+    chosen += [p for p in pending_entries(project, plan) if p[0] not in {c for c, _ in chosen}]
     if not chosen:
         return None
     signed = options.signs(project)

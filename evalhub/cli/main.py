@@ -25,10 +25,10 @@ COMMANDS = {
     "publish": "evalhub.cli.commands.publish_cmd:publish",
     "verify": "evalhub.cli.commands.verify_cmd:verify",
     "keys": "evalhub.cli.commands.keys_cmd:keys",
-    "gate": "evalhub.cli.commands.gitops_cmd:gate",
-    "audit": "evalhub.cli.commands.gitops_cmd:audit",
-    "history": "evalhub.cli.commands.gitops_cmd:history",
-    "show": "evalhub.cli.commands.gitops_cmd:show",
+    "gate": "evalhub.cli.commands.gate_cmd:gate",
+    "audit": "evalhub.cli.commands.audit_cmd:audit",
+    "history": "evalhub.cli.commands.history_cmd:history",
+    "show": "evalhub.cli.commands.show_cmd:show",
 }
 
 

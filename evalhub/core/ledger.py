@@ -29,7 +29,7 @@ import posixpath
 from collections.abc import Sequence
 from typing import Any, Literal
 
-from pydantic import Field, JsonValue
+from pydantic import Field, JsonValue, field_validator
 
 from evalhub.core.result import (
     BenchmarkResult,
@@ -77,7 +77,12 @@ class LedgerEntry(Strict):
     model: str = Field(description="The model's name.")
     model_identity: dict[str, JsonValue] = Field(description="What identifies the model.")
     collection: str | None = Field(description="The collection as name@version, if any.")
-    benchmarks: list[BenchmarkResult] = Field(description="Per-benchmark scores.")
+    benchmarks: list[BenchmarkResult] = Field(
+        description="Per-benchmark scores, one entry per key: a key listed twice makes the file "
+        "invalid (JSON Schema can forbid only identical entries, evalhub forbids any repeated "
+        "key).",
+        json_schema_extra={"uniqueItems": True},
+    )
     aggregate: float | None = Field(description="The weighted aggregate score.")
     gates: ResultGates = Field(description="The thresholds and gates applied.")
     verdict: Literal["pass", "fail"] = Field(description="The evaluation's verdict.")
@@ -86,6 +91,21 @@ class LedgerEntry(Strict):
     publication: LedgerPublication = Field(description="The signed OCI result, if published.")
     evalhub_version: str = Field(description="The evalhub that recorded it.")
     time: str = Field(description="When the result was scored (ISO 8601).")
+
+    @field_validator("benchmarks")
+    @classmethod
+    def _one_entry_per_benchmark(cls, value: list[BenchmarkResult]) -> list[BenchmarkResult]:
+        # A reader keyed by name would keep the later of two entries and a reader listing rows
+        # would show both: one ledger would say two things. Refuse it wherever it is read.
+        first: dict[str, int] = {}
+        for index, benchmark in enumerate(value):
+            earlier = first.setdefault(benchmark.key, index)
+            if earlier != index:
+                raise ValueError(
+                    f"benchmark {benchmark.key!r} is listed twice (benchmarks[{earlier}] and "
+                    f"benchmarks[{index}]); a ledger entry holds one result per benchmark"
+                )
+        return value
 
 
 def ledger_entry(

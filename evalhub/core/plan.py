@@ -2,7 +2,8 @@
 
 For each evaluation one action:
   create   never recorded
-  run      some units have no successful recorded result (each says why)
+  run      some units have no successful recorded result (each says why; a result altered in
+           the store since it was recorded does not count)
   retry    the only units left are ones whose last attempt failed or was interrupted
   rescore  every unit is recorded, but aggregation or gates changed: no model calls
   publish  the recorded result matches the specs but was never published and signed (the
@@ -20,13 +21,14 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from evalhub.core.canonical import normalise
+from evalhub.core.canonical import normalise, sha256_hex
 from evalhub.core.fingerprint import (
     FINGERPRINT_VERSION,
     Fingerprints,
     evaluation_identity,
     unit_identity,
 )
+from evalhub.core.records import PUBLISHED_DIGEST, altered, usable
 from evalhub.core.resolved import ResolvedEvaluation, ResolvedUnit
 from evalhub.core.state import RecordedRun, State
 
@@ -35,7 +37,6 @@ MAX_REASONS = 8
 
 ActionKind = Literal["create", "run", "retry", "rescore", "publish", "noop", "orphan"]
 ACTIONS: tuple[ActionKind, ...] = ("create", "run", "retry", "rescore", "publish", "noop", "orphan")
-PUBLISHED_DIGEST = "evalhub.oci.digest"  # the tag an evaluation run carries once published
 UnitStatus = Literal["run", "retry", "shared"]
 
 
@@ -142,7 +143,14 @@ def make_plan(
         **{kind: sum(a.action == kind for a in actions) for kind in ACTIONS},
         units=len(scheduled),
     )
-    return Plan(state_token=state.token(), actions=actions, summary=summary)
+    return Plan(state_token=state_token(state), actions=actions, summary=summary)
+
+
+def state_token(state: State) -> str:
+    """The state's token, changed too when a recorded result is altered in the store: a plan
+    saved before the edit (which would have reused that result) is then refused as stale."""
+    tampered = sorted({r.run_id for r in (*state.heads, *state.by_fingerprint) if altered(r)})
+    return sha256_hex([state.token(), tampered]) if tampered else state.token()
 
 
 def _evaluation_action(
@@ -160,12 +168,15 @@ def _evaluation_action(
     for unit in evaluation.units:
         fp = fingerprints.unit(unit)
         runs = runs_by_fp.get(fp, [])
-        if any(r.status == "succeeded" for r in runs):
+        if usable(runs) is not None:
             continue
         name = f"{evaluation.name}/{unit.key}"
         status: UnitStatus
+        tampered = [r for r in runs if altered(r)]
         if fp in scheduled:
             status, reasons = "shared", [f"the same unit runs once, as {scheduled[fp]}"]
+        elif tampered:
+            status, reasons = "run", [altered_reason(tampered[0])]
         elif runs:
             status, reasons = "retry", [_retry_reason(runs[0])]
         else:
@@ -208,6 +219,13 @@ def _evaluation_action(
         units=work,
         reused=reused,
         reasons=reasons,
+    )
+
+
+def altered_reason(run: RecordedRun) -> str:
+    return (
+        f"recorded result altered in the store (run {run.run_id}: its metrics or status no "
+        "longer match the digest recorded when it finished)"
     )
 
 

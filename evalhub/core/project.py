@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from typing import Annotated, Literal
 
-from pydantic import AfterValidator, Field, field_validator
+from pydantic import AfterValidator, Field, ValidationError, field_validator
+from pydantic_core import InitErrorDetails, PydanticCustomError
 
 from evalhub.core.spec.base import EnvVarName, Name, Strict
 
@@ -53,8 +54,28 @@ class Signing(Strict):
         "by `evalhub verify` when `trusted_keys` is empty.",
     )
     trusted_keys: list[TrustedKey] = Field(
-        default_factory=list, description="Public keys whose signatures are trusted."
+        default_factory=list,
+        description="Public keys whose signatures are trusted; each name at most once (Policies "
+        "name keys in signed_by).",
     )
+
+    @field_validator("trusted_keys")
+    @classmethod
+    def _unique_names(cls, keys: list[TrustedKey]) -> list[TrustedKey]:
+        # Two keys under one name would both satisfy a Policy's `signed_by: [name]`: a second
+        # "ci" key added next to the real one would promote whatever it signs.
+        first: dict[str, int] = {}
+        for index, key in enumerate(keys):
+            earlier = first.setdefault(key.name, index)
+            if earlier != index:
+                error = PydanticCustomError(
+                    "duplicate_key_name",
+                    f"the name {key.name!r} is already used by signing.trusted_keys[{earlier}]: "
+                    "trusted key names must be unique; rename one of them",
+                )
+                detail = InitErrorDetails(type=error, loc=(index, "name"), input=key.name)
+                raise ValidationError.from_exception_data("Signing", [detail])
+        return keys
 
 
 class Ledger(Strict):

@@ -1,18 +1,25 @@
 """What evalhub writes to the state store: run kinds, the tags it sets, and run outcomes.
 
-Tags (all prefixed `evalhub.`) are the contract between the writer (apply) and the reader
-(plan); other tools' runs in the same experiments lack them and are ignored.
+Tags (all prefixed `evalhub.`) are the contract between the writer (the recorder) and the
+readers (plan, apply's scoring, gate); other tools' runs in the same experiments lack them and
+are ignored. Every tag name evalhub writes or reads is a constant here: nowhere else spells one.
+
+A unit run also carries the digest of its result (RESULT_DIGEST), taken when it finished;
+a recorded result whose metrics or status no longer match it was altered in the store and is
+not used (see `altered`).
 """
 
 from __future__ import annotations
 
+import math
+import posixpath
 import re
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from evalhub.core.canonical import canonical_json
-from evalhub.core.state import RunKind, RunStatus
+from evalhub.core.canonical import canonical_json, sha256_hex
+from evalhub.core.state import RecordedRun, RunKind, RunStatus
 
 TAG_PREFIX = "evalhub."
 KIND = "evalhub.kind"  # "unit" | "evaluation"
@@ -28,8 +35,22 @@ VERSION = "evalhub.version"
 MODEL = "evalhub.model"
 COLLECTION = "evalhub.collection"
 ERROR = "evalhub.error"  # why a run failed, one line
+# unit runs
+PROVIDER = "evalhub.provider"
+BENCHMARK = "evalhub.benchmark"
+FRAMEWORK_VERSION = "evalhub.framework_version"
+RESULT_DIGEST = "evalhub.result_digest"  # sha256 of the unit's result as recorded (`result_digest`)
+# evaluation runs
+ACTION = "evalhub.action"  # the plan's action that made the run
+VERDICT = "evalhub.verdict"
+BASELINE = "evalhub.baseline"  # aggregate of the last passing result, carried on every run
+OCI_REFERENCE = "evalhub.oci.reference"  # <target>:<tag> of the published result
+PUBLISHED_DIGEST = "evalhub.oci.digest"  # the result artifact's digest, once published
+ATTESTATION_DIGEST = "evalhub.attestation.digest"
+SIGNER = "evalhub.signer"  # the signing key's id
 
 TAG_VALUE_LIMIT = 8000  # MLflow's limit on a tag value
+KEY_LIMIT = 250  # MLflow's limit on a metric, param or tag key
 
 
 _NOT_IN_KEYS = re.compile(r"[^A-Za-z0-9_\-. :/]")
@@ -38,8 +59,20 @@ _NOT_IN_KEYS = re.compile(r"[^A-Za-z0-9_\-. :/]")
 def metric_key(name: str) -> str:
     """A framework's metric name as recorded. MLflow accepts letters, digits, `_ - . : /` and
     spaces in keys: lm-eval's `<metric>,<filter>` (exact_match,strip) is recorded as
-    exact_match/strip, and any other character (lighteval's `pass@k:k=1&n=1`) becomes `_`."""
-    return _NOT_IN_KEYS.sub("_", name.replace(",", "/"))
+    exact_match/strip, and any other character (lighteval's `pass@k:k=1&n=1`) becomes `_`.
+    A key that would not stay the same as a path (`a//b`, `/a`, `a/./b`) loses its slashes
+    and a leading `..` gets a `_`, as the store would do itself: the recorded key is this one,
+    so the result digest taken over these keys holds for what the store reads back."""
+    key = _NOT_IN_KEYS.sub("_", name.replace(",", "/"))
+    if posixpath.normpath(key) != key or key.startswith("/"):
+        key = key.replace("/", "_")
+    return "_" + key if key.startswith("..") else key
+
+
+def recordable(key: str) -> bool:
+    """Whether the store keeps a metric under `key` (a metric_key): it drops empty and
+    over-long keys, so the recorder leaves them out too, and the digest covers what is kept."""
+    return key not in {"", "."} and len(key) <= KEY_LIMIT
 
 
 TAGS = {
@@ -56,6 +89,17 @@ TAGS = {
     MODEL: "the model's name",
     COLLECTION: "collection name@version",
     ERROR: "why the run failed",
+    PROVIDER: "unit: the Provider's name",
+    BENCHMARK: "unit: the benchmark id",
+    FRAMEWORK_VERSION: "unit: the framework version that produced the result",
+    RESULT_DIGEST: "unit: sha256 of canonical JSON {status, metrics} as recorded",
+    ACTION: "evaluation: create | run | retry | rescore | publish",
+    VERDICT: "evaluation: pass | fail",
+    BASELINE: "evaluation: aggregate of the last passing result",
+    OCI_REFERENCE: "evaluation: where the signed result was published (<target>:<tag>)",
+    PUBLISHED_DIGEST: "evaluation: the published result artifact's digest",
+    ATTESTATION_DIGEST: "evaluation: the digest of the result's signed attestation",
+    SIGNER: "evaluation: the id of the key that signed the attestation",
 }
 
 
@@ -95,3 +139,43 @@ class RunOutcome:
     artifacts: Mapping[str, bytes] = field(default_factory=dict)  # file name -> content
     error: str | None = None
     tags: Mapping[str, str] = field(default_factory=dict)
+
+
+# -- the digest of a unit's recorded result ----------------------------------------------------
+
+# Stores keep what they can: MLflow records an infinity as the largest finite float (and NaN
+# as NaN). Such values are digested as one token either way, so what the store reads back
+# digests as what was written.
+_LARGEST = 1.7976931348623157e308
+
+
+def _digestible(value: float) -> float | str:
+    if math.isnan(value):
+        return "nan"
+    if math.isinf(value) or abs(value) >= _LARGEST:
+        return "inf" if value > 0 else "-inf"
+    return value
+
+
+def result_digest(status: str, metrics: Mapping[str, float]) -> str:
+    """sha256 hex of canonical JSON {status, metrics}: what scoring reads of a unit's run
+    (the metrics include its normalised score). Taken when the unit finishes, recorded as
+    RESULT_DIGEST, and compared before the result is used."""
+    values = {key: _digestible(float(value)) for key, value in metrics.items()}
+    return sha256_hex({"status": status, "metrics": values})
+
+
+def altered(run: RecordedRun) -> bool:
+    """Whether `run`'s metrics or status changed in the store since it finished. A run
+    recorded without a digest (by an older evalhub, or still running) cannot tell: it counts
+    as unaltered, as every run did before the digest was recorded."""
+    recorded = run.tags.get(RESULT_DIGEST)
+    if recorded is None or run.status == "running":
+        return False
+    return recorded != result_digest(run.status, run.metrics)
+
+
+def usable(runs: Iterable[RecordedRun]) -> RecordedRun | None:
+    """The unit result to use among a fingerprint's runs (newest first): the newest that
+    succeeded and was not altered in the store."""
+    return next((r for r in runs if r.status == "succeeded" and not altered(r)), None)

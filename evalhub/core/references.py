@@ -8,6 +8,7 @@ from evalhub.core.diagnose import Diagnoser
 from evalhub.core.errors import Diagnostic
 from evalhub.core.source import Path
 from evalhub.core.spec import BenchmarkRef, Collection, Evaluation, Policy, Provider
+from evalhub.core.spec.policy import PinnedKey
 from evalhub.core.specset import Located, SpecSet
 from evalhub.core.suggest import suggest
 
@@ -72,7 +73,14 @@ def _policy(
     if trusted_key_names is None:
         return
     for i, signer in enumerate(policy.signed_by):
-        if not signer.startswith(KEY_ID_PREFIX) and signer not in trusted_key_names:
+        if isinstance(signer, PinnedKey):
+            if signer.name not in trusted_key_names:
+                yield d.at(
+                    ("spec", "signed_by", i, "name"),
+                    f"{signer.name!r} is not a trusted key in evalhub.yaml",
+                    suggest(signer.name, trusted_key_names, "trusted keys (evalhub.yaml signing)"),
+                )
+        elif not signer.startswith(KEY_ID_PREFIX) and signer not in trusted_key_names:
             yield d.at(
                 ("spec", "signed_by", i),
                 f"{signer!r} is neither a key id (sha256:…) nor a trusted key in evalhub.yaml",

@@ -1,11 +1,5 @@
-"""The built-in dataset evaluator: JSONL rows against the Model's OpenAI-compatible endpoint.
-
-Provider `config`: `system_prompt`, `prompt_template` (with {question} and {context}).
-Benchmark `params`: `scorer` (exact_match | contains | regex | f1 | json_valid | refusal) or
-`scorers` (a list), `limit`, `seed`, `max_tokens`, `temperature`, `max_retries`. The primary
-metric is always computed too when it names a scorer. Each scorer reports the mean over rows.
-Writes `samples.jsonl` (one record per row) and `endpoint.json` (the /models answer).
-"""
+"""The built-in dataset evaluator: JSONL rows against the Model's OpenAI-compatible endpoint, in
+evalhub's own process. The manual: docs/frameworks/builtin.md."""
 
 from __future__ import annotations
 
@@ -16,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from evalhub import __version__
+from evalhub.adapters.frameworks.base import dataset_rows, output_dir, succeeded
 from evalhub.adapters.openai_client import OpenAIClient, RetryPolicy, api_key
 from evalhub.core.errors import UnitError
 from evalhub.core.job import JobResults, JobSpec, JobStatusUpdate
@@ -27,38 +22,12 @@ DEFAULT_TEMPLATE_NO_CONTEXT = "{question}"
 
 
 def load_rows(path: Path, limit: int | None) -> list[dict[str, Any]]:
-    # A directory or a binary file where the JSONL belongs is the spec's mistake, not a crash.
-    try:
-        return _rows(path, limit)
-    except UnicodeDecodeError as exc:
-        raise UnitError(
-            f"{path}: not UTF-8 text (byte {exc.start}); a builtin dataset is a JSONL file"
-        ) from None
-    except OSError as exc:
-        raise UnitError(
-            f"cannot read the dataset {path}: {exc.strerror or exc}",
-            "a builtin benchmark's `dataset` names a JSONL file, one JSON object per line",
-        ) from None
+    def question(number: int, row: dict[str, Any]) -> dict[str, Any]:
+        if not (row.get("question") or row.get("prompt")):
+            raise UnitError(f"{path}:{number}: a row needs a `question` or `prompt`")
+        return row
 
-
-def _rows(path: Path, limit: int | None) -> list[dict[str, Any]]:
-    rows = []
-    with path.open(encoding="utf-8") as handle:
-        for number, line in enumerate(handle, 1):
-            if not line.strip():
-                continue
-            try:
-                row = json.loads(line)
-            except ValueError as exc:
-                raise UnitError(f"{path}:{number}: not JSON: {exc}") from None
-            if not isinstance(row, dict) or not (row.get("question") or row.get("prompt")):
-                raise UnitError(f"{path}:{number}: a row needs a `question` or `prompt`")
-            rows.append(row)
-            if limit is not None and len(rows) >= limit:
-                break
-    if not rows:
-        raise UnitError(f"{path} holds no rows")
-    return rows
+    return dataset_rows(path, limit, question)
 
 
 def render_prompt(row: dict[str, Any], template: str | None) -> str:
@@ -111,8 +80,7 @@ class BuiltinAdapter:
         if params.get("seed") is not None:
             options["seed"] = params["seed"]
         attempts = int(params.get("max_retries", 3)) + 1  # type: ignore[arg-type]
-        out = Path(job.output_dir)
-        out.mkdir(parents=True, exist_ok=True)
+        out = output_dir(job)
         started = time.monotonic()
         callbacks.report_status(JobStatusUpdate(phase="running", completed=0, total=len(rows)))
         async with OpenAIClient(
@@ -166,14 +134,5 @@ class BuiltinAdapter:
             "latency_ms_mean": sum(s["latency_ms"] for s in samples) / n,
             "requests": float(client.requests),
         }
-        return JobResults(
-            fingerprint=job.fingerprint,
-            status="succeeded",
-            metrics=metrics,
-            primary_metric=unit.primary_metric,
-            samples=n,
-            duration_seconds=time.monotonic() - started,
-            framework="builtin",
-            framework_version=__version__,
-            artifacts={"samples.jsonl": "samples.jsonl", "endpoint.json": "endpoint.json"},
-        )
+        artifacts = {"samples.jsonl": "samples.jsonl", "endpoint.json": "endpoint.json"}
+        return succeeded(job, "builtin", started, metrics, n, __version__, artifacts)

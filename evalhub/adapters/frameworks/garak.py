@@ -1,53 +1,11 @@
-"""NVIDIA garak (0.17.x), run as `python -m garak` in the provider's managed environment.
-
-One unit runs one probe: the benchmark id is a garak probe name (`module.Class`, e.g.
-`encoding.InjectBase64`) with the probe's own (recommended) detectors. The Model must have a
-chat endpoint; garak reaches it through its `openai.OpenAICompatible` generator, configured by a
-generator option file (uri, max_tokens, temperature, top_p and the request timeout from the
-Model; `n`, penalties and `stop` suppressed, which llama.cpp-style servers reject or misuse).
-The API key goes through the environment (OPENAICOMPATIBLE_API_KEY, which garak reads): the
-Model's `api_key_env` value, or a placeholder when it names none (garak wants a key even when
-the server does not). It is never written to a file.
-
-Offline and isolated: XDG_DATA_HOME / XDG_CACHE_HOME / XDG_CONFIG_HOME point into the unit's
-output directory (garak's log, its plugin cache copy, and no site config from the machine),
-reports go to `garak_runs/` there, HF_*_OFFLINE are set.
-
-Settings, each from the entry's `params`, else the Provider's `config`, else the default:
-- `generations` (1): responses per prompt;
-- `soft_probe_prompt_cap` (20; the evaluation-wide `limit` param is used when this one is not
-  given): at most this many prompts of the probe, sampled with `seed`;
-- `seed` (none): garak's run seed, also sent with each request;
-- `eval_threshold` (0.5): detector score at or above which a response is a hit;
-- `parallel_attempts` (the unit's concurrency; 1 runs attempts one at a time).
-
-garak exits 0 even when it runs nothing (unknown probe, unreachable endpoint), so success is
-judged from its report: `garak_runs/garak.report.jsonl` with `eval` entries for the probe.
-While it runs, the endpoint is watched: refused connections for DOWN_GRACE_SECONDS fail the unit
-(garak itself would retry forever).
-
-Metrics, from the report's `eval` entries (one per detector: passed, fails, total_evaluated):
-- `pass_rate`: sum of `passed` / sum of `total_evaluated` over all the probe's detectors, i.e.
-  the share of (response, detector) checks passed; 1.0 means no detector ever fired;
-- `pass_rate/<detector>` (e.g. `pass_rate/encoding.DecodeMatch`): the same for one detector;
-- `hits`: sum of `fails` (responses a detector flagged, counted per detector);
-- `responses`: responses evaluated; `failed_responses`: responses the endpoint did not give;
-- `probe_score`: garak's own probe score from its digest (detectors aggregated by garak's
-  `group_aggregation_function`, lower_quartile by default), when the digest is present.
-`samples` is the number of completed attempts (prompts). Artifacts: the report, the hit log
-(only when something was hit), garak's log, its console output, the config and generator
-options it ran with.
-"""
+"""NVIDIA garak (0.17.x), run as `python -m garak` in the provider's managed environment: one unit
+runs one probe. The manual: docs/frameworks/garak.md."""
 
 from __future__ import annotations
 
-import contextlib
 import json
-import os
 import re
 import shutil
-import signal
-import subprocess
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -55,24 +13,27 @@ from typing import Any
 
 import httpx
 
+from evalhub.adapters.frameworks.base import output_dir, python, succeeded, write_json
+from evalhub.adapters.frameworks.runner import ANSI, Driver, driver_environment, run_driver
+from evalhub.adapters.frameworks.settings import Settings
 from evalhub.adapters.openai_client import api_key
 from evalhub.core.errors import UnitError
 from evalhub.core.job import JobResults, JobSpec, JobStatusUpdate
 from evalhub.ports import JobCallbacks
 
-OFFLINE = {"HF_HUB_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1"}
+REQUIREMENTS = '["torch==2.13.0", "garak==0.17.1"]'
 KEY_VARIABLE = "OPENAICOMPATIBLE_API_KEY"  # OpenAICompatible.ENV_VAR
 PLACEHOLDER_KEY = "sk-local"
 PREFIX = "garak"
 PROBE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*\.[A-Za-z_][A-Za-z0-9_]*$")
-ANSI = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
 # Watching the endpoint while garak runs; module constants so tests can shorten them.
 POLL_SECONDS = 5.0
+XDG = ("data", "cache", "config")
 DOWN_GRACE_SECONDS = 30.0
 
 
 @dataclass(frozen=True)
-class Settings:
+class RunSettings:
     generations: int
     prompt_cap: int
     seed: int | None
@@ -87,56 +48,28 @@ class Report:
     version: str | None
 
 
-def _setting(job: JobSpec, name: str, default: Any = None) -> Any:
-    """An entry param, else the provider's config value, else `default`."""
-    for source in (job.spec.params, job.spec.provider.config):
-        if source.get(name) is not None:
-            return source[name]
-    return default
-
-
-def _integer(name: str, value: Any, minimum: int) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
-        raise UnitError(
-            f"garak's `{name}` must be an integer of at least {minimum}, not {value!r}",
-            "fix it in the entry's params or the garak Provider's config",
-        )
-    return value
-
-
-def settings(job: JobSpec) -> Settings:
-    """The run's settings (see the module docstring)."""
-    cap = job.spec.params.get("soft_probe_prompt_cap")
+def settings(job: JobSpec) -> RunSettings:
+    """The run's settings (docs/frameworks/garak.md): entry params, else the Provider's config,
+    else the defaults; the evaluation-wide `limit` stands in for an unset prompt cap."""
+    read, params = Settings.both(job, "garak"), Settings.params(job, "garak")
+    cap = params.integer("soft_probe_prompt_cap", minimum=1)
     if cap is None:
-        cap = job.spec.params.get("limit")
+        cap = params.integer("limit", minimum=1)
     if cap is None:
-        cap = job.spec.provider.config.get("soft_probe_prompt_cap", 20)
-    seed = _setting(job, "seed")
-    threshold = _setting(job, "eval_threshold", 0.5)
-    if isinstance(threshold, bool) or not isinstance(threshold, int | float):
-        raise UnitError(
-            f"garak's `eval_threshold` must be a number, not {threshold!r}",
-            "fix it in the entry's params or the garak Provider's config",
-        )
-    return Settings(
-        generations=_integer("generations", _setting(job, "generations", 1), 1),
-        prompt_cap=_integer("soft_probe_prompt_cap", cap, 1),
-        seed=None if seed is None else _integer("seed", seed, 0),
-        eval_threshold=float(threshold),
-        parallel_attempts=_integer(
-            "parallel_attempts", _setting(job, "parallel_attempts", job.concurrency), 1
-        ),
+        cap = Settings.config(job, "garak").integer("soft_probe_prompt_cap", 20, minimum=1)
+    return RunSettings(
+        generations=read.integer("generations", 1, minimum=1),
+        prompt_cap=cap,
+        seed=read.integer("seed", minimum=0),
+        eval_threshold=read.number("eval_threshold", 0.5),
+        parallel_attempts=read.integer("parallel_attempts", job.concurrency, minimum=1),
     )
 
 
 def check_unit(job: JobSpec) -> str:
     """The endpoint URL, after checking garak can evaluate this unit at all."""
     unit = job.spec
-    if not job.environment:
-        raise UnitError(
-            "garak runs in its managed environment, but the provider lists no requirements",
-            'add `requirements: ["torch==2.13.0", "garak==0.17.1"]` to the garak Provider',
-        )
+    python(job, "garak", REQUIREMENTS)
     endpoint = unit.model.endpoint
     if unit.model.type != "generative" or endpoint is None or endpoint.api != "chat":
         raise UnitError(
@@ -168,7 +101,7 @@ def generator_options(job: JobSpec) -> dict[str, Any]:
     return {"openai": {"OpenAICompatible": options}}
 
 
-def run_config(settings: Settings, report_dir: Path) -> dict[str, Any]:
+def run_config(settings: RunSettings, report_dir: Path) -> dict[str, Any]:
     """garak's --config (YAML; written as JSON, which YAML reads)."""
     return {
         "system": {
@@ -188,10 +121,9 @@ def run_config(settings: Settings, report_dir: Path) -> dict[str, Any]:
 
 
 def command(job: JobSpec, config: Path, options: Path) -> list[str]:
-    python = Path(str(job.environment)) / "bin" / "python"
     assert job.spec.model.endpoint is not None
     return [
-        str(python), "-m", "garak",
+        str(python(job, "garak", REQUIREMENTS)), "-m", "garak",
         "--config", str(config),
         "--target_type", "openai.OpenAICompatible",
         "--target_name", job.spec.model.endpoint.served_name,
@@ -201,12 +133,11 @@ def command(job: JobSpec, config: Path, options: Path) -> list[str]:
     ]  # fmt: skip
 
 
-def environment(out: Path, key: str | None) -> dict[str, str]:
-    env = {**os.environ, **OFFLINE}
-    for kind in ("data", "cache", "config"):
-        env[f"XDG_{kind.upper()}_HOME"] = str(out / "xdg" / kind)
-    env[KEY_VARIABLE] = key or PLACEHOLDER_KEY
-    return env
+def environment(job: JobSpec, out: Path, key: str | None) -> dict[str, str]:
+    """garak's XDG homes inside the unit's output directory (its log, its plugin cache copy,
+    and no site config from the machine), and the key garak reads (it wants one always)."""
+    own = {f"XDG_{kind.upper()}_HOME": str(out / "xdg" / kind) for kind in XDG}
+    return driver_environment(job, {**own, KEY_VARIABLE: key or PLACEHOLDER_KEY})
 
 
 def _probe_score(digest: dict[str, Any], probe: str) -> float | None:
@@ -333,12 +264,6 @@ def _reachable(url: str) -> bool:
     return True
 
 
-def _stop(proc: subprocess.Popen[bytes]) -> None:
-    with contextlib.suppress(ProcessLookupError):
-        os.killpg(proc.pid, signal.SIGKILL)  # garak's attempt pool lives in the same group
-    proc.wait()
-
-
 class _Progress:
     """Requests garak completed so far, counted in its log (the report is written buffered)."""
 
@@ -360,51 +285,53 @@ class _Progress:
         return self.count
 
 
-def run_garak(
-    cmd: list[str], env: dict[str, str], out: Path, job: JobSpec, url: str,
-    callbacks: JobCallbacks, total: int,
-) -> int:  # fmt: skip
-    """Run garak; returns its exit code. Fails on timeout or an endpoint that went away."""
-    progress = _Progress(Path(env["XDG_DATA_HOME"]) / "garak" / "garak.log")
-    deadline = time.monotonic() + job.timeout_seconds
-    down_since: float | None = None
-    with (out / "garak_console.log").open("wb") as console:
-        proc = subprocess.Popen(
-            cmd, cwd=out, env=env, stdout=console, stderr=subprocess.STDOUT,
-            stdin=subprocess.DEVNULL, start_new_session=True,
-        )  # fmt: skip
-        try:
-            while True:
-                try:
-                    return proc.wait(timeout=POLL_SECONDS)
-                except subprocess.TimeoutExpired:
-                    pass
-                now = time.monotonic()
-                if now >= deadline:
-                    raise UnitError(
-                        f"garak timed out after {job.timeout_seconds:g} s",
-                        "lower soft_probe_prompt_cap or generations, or raise the timeout",
-                    )
-                done = progress.update()
-                update = JobStatusUpdate(
-                    phase="running",
-                    message="garak requests",
-                    completed=min(done, total),
-                    total=total,
-                )
-                callbacks.report_status(update)
-                if _reachable(url):
-                    down_since = None
-                elif down_since is None:
-                    down_since = now
-                elif now - down_since >= DOWN_GRACE_SECONDS:
-                    raise UnitError(
-                        f"the model endpoint {url} stopped accepting connections while garak ran",
-                        "restart the model server and apply again",
-                    )
-        finally:
-            if proc.returncode is None:
-                _stop(proc)
+class _Watch:
+    """While garak runs: its progress to the callbacks, and a check of the endpoint, which
+    fails the unit after refusing connections for DOWN_GRACE_SECONDS (garak retries forever)."""
+
+    def __init__(self, log: Path, url: str, callbacks: JobCallbacks, total: int) -> None:
+        self.progress = _Progress(log)
+        self.url = url
+        self.callbacks = callbacks
+        self.total = total
+        self.down_since: float | None = None
+
+    def __call__(self) -> None:
+        done = self.progress.update()
+        self.callbacks.report_status(
+            JobStatusUpdate(
+                phase="running",
+                message="garak requests",
+                completed=min(done, self.total),
+                total=self.total,
+            )
+        )
+        now = time.monotonic()
+        if _reachable(self.url):
+            self.down_since = None
+        elif self.down_since is None:
+            self.down_since = now
+        elif now - self.down_since >= DOWN_GRACE_SECONDS:
+            raise UnitError(
+                f"the model endpoint {self.url} stopped accepting connections while garak ran",
+                "restart the model server and apply again",
+            )
+
+
+def artifacts(out: Path, reports: Path) -> dict[str, str]:
+    found = {
+        "garak.report.jsonl": str((reports / f"{PREFIX}.report.jsonl").relative_to(out)),
+        "garak_console.log": "garak_console.log",
+        "garak_config.yaml": "garak_config.yaml",
+        "generator_options.json": "generator_options.json",
+    }
+    for name, path in (
+        ("garak.hitlog.jsonl", reports / f"{PREFIX}.hitlog.jsonl"),
+        ("garak.log", out / "xdg" / "data" / "garak" / "garak.log"),
+    ):
+        if path.is_file():
+            found[name] = str(path.relative_to(out))
+    return found
 
 
 class GarakAdapter:
@@ -413,54 +340,35 @@ class GarakAdapter:
         endpoint = job.spec.model.endpoint
         assert endpoint is not None
         run = settings(job)
-        out = Path(job.output_dir)
-        out.mkdir(parents=True, exist_ok=True)
+        out = output_dir(job)
         reports = out / "garak_runs"
         for stale in (reports, out / "xdg"):
             shutil.rmtree(stale, ignore_errors=True)  # a retried unit must not read old output
         reports.mkdir()
-        config, options = out / "garak_config.yaml", out / "generator_options.json"
-        config.write_text(json.dumps(run_config(run, reports), indent=2), encoding="utf-8")
-        options.write_text(json.dumps(generator_options(job), indent=2), encoding="utf-8")
+        config = write_json(out / "garak_config.yaml", run_config(run, reports))  # YAML reads JSON
+        options = write_json(out / "generator_options.json", generator_options(job))
         cmd = command(job, config, options)
-        (out / "command.json").write_text(json.dumps(cmd, indent=2), encoding="utf-8")
-        env = environment(out, api_key(endpoint))
+        write_json(out / "command.json", cmd)
+        env = environment(job, out, api_key(endpoint))
         callbacks.report_status(
             JobStatusUpdate(phase="running", message=f"garak {job.spec.benchmark}")
         )
         started = time.monotonic()
-        code = run_garak(cmd, env, out, job, url, callbacks, run.prompt_cap * run.generations)
-        console = (out / "garak_console.log").read_text(encoding="utf-8", errors="replace")
-        if code != 0:
-            lines = [line.strip() for line in ANSI.sub("", console).splitlines() if line.strip()]
-            raise UnitError(
-                f"garak exited {code}: {' | '.join(lines[-6:])}", "see garak_console.log"
-            )
-        report_path = reports / f"{PREFIX}.report.jsonl"
-        try:
-            report = parse_report(report_path, job.spec.benchmark)
-        except NoEvaluation:
-            raise console_failure(console, job) from None
-        artifacts = {
-            "garak.report.jsonl": str(report_path.relative_to(out)),
-            "garak_console.log": "garak_console.log",
-            "garak_config.yaml": "garak_config.yaml",
-            "generator_options.json": "generator_options.json",
-        }
-        for name, path in (
-            ("garak.hitlog.jsonl", reports / f"{PREFIX}.hitlog.jsonl"),
-            ("garak.log", out / "xdg" / "data" / "garak" / "garak.log"),
-        ):
-            if path.is_file():
-                artifacts[name] = str(path.relative_to(out))
-        return JobResults(
-            fingerprint=job.fingerprint,
-            status="succeeded",
-            metrics=report.metrics,
-            primary_metric=job.spec.primary_metric,
-            samples=report.samples,
-            duration_seconds=time.monotonic() - started,
-            framework="garak",
-            framework_version=report.version,
-            artifacts=artifacts,
+        watch = _Watch(out / "xdg" / "data" / "garak" / "garak.log", url, callbacks,
+                       run.prompt_cap * run.generations)  # fmt: skip
+        hint = "lower soft_probe_prompt_cap or generations, or raise the timeout"
+        console = out / "garak_console.log"
+        finished = run_driver(
+            Driver("garak", cmd, out, env, console, job.timeout_seconds, hint, watch, POLL_SECONDS)
         )
+        if finished.returncode != 0:
+            raise finished.failure()
+        try:
+            report = parse_report(reports / f"{PREFIX}.report.jsonl", job.spec.benchmark)
+        except NoEvaluation:
+            text = console.read_text(encoding="utf-8", errors="replace")
+            raise console_failure(text, job) from None
+        return succeeded(
+            job, "garak", started, report.metrics, report.samples, report.version,
+            artifacts(out, reports),
+        )  # fmt: skip

@@ -1,60 +1,24 @@
 """GuideLLM (0.8.x) load benchmarks, run as `python -m guidellm run --scenario …` in the provider's
-managed environment.
-
-The adapter writes a GuideLLM scenario file (`scenario.json` in the unit's output directory):
-the OpenAI HTTP backend pointed at the Model's endpoint, synthetic text data, one profile, its
-constraints, the Model's local tokenizer (GuideLLM counts tokens to size synthetic prompts; the
-Model must set `tokenizer: {path|path_env}`), and JSON output. The API key reaches GuideLLM only
-through the environment (GUIDELLM__SPEC__BACKEND__API_KEY); other GUIDELLM* variables of the
-caller are dropped so a run depends on its spec alone.
-
-Benchmark params:
-- `profile`: synchronous (default) | concurrent | throughput | constant | poisson;
-- `concurrency`: streams for `concurrent` (required), maximum in flight for the others;
-- `rate`: requests per second for `constant` / `poisson` (required there);
-- `max_requests`, `max_seconds`: when to stop (at least one is required);
-- `prompt_tokens` (default 128), `output_tokens` (default: the Model's `max_tokens`);
-- `request_format`: completions | chat (default: the Model endpoint's `api`). GuideLLM 0.8
-  sends chat messages with list-form content, which some servers' chat templates reject
-  (llama-cpp-python answers such requests with an empty stream): latency through
-  /v1/completions of the same server is the fallback;
-- `seed`: GuideLLM's random seed (synthetic prompts);
-- `max_error_rate` (default 0): the fraction of finished requests that may error before the
-  unit fails (single-slot servers such as llama-cpp-python drop some concurrent requests).
-Other params (e.g. an evaluation-wide `limit`) are ignored. Requests carry the Model's
-temperature (and top_p); `timeout_seconds` is the per-request timeout.
-
-Metrics (over successful requests; latency always in milliseconds — GuideLLM reports request
-latency in seconds):
-- `request_latency_{mean,median,p95,p99}_ms`, `ttft_…_ms` (time to first token), `itl_…_ms`
-  (inter-token latency), `tpot_…_ms` (time per output token);
-- `output_tokens_per_second_{mean,median,p95,p99}`, `requests_per_second_{…}`;
-- `requests_successful`, `requests_errored`, `requests_incomplete`, `requests_total`,
-  `prompt_tokens_mean`, `output_tokens_mean`.
-A run in which no request succeeded (endpoint down, wrong model name, a server rejecting the
-request format), or more than `max_error_rate` errored, fails the unit with the server's errors:
-it never records a 0 ms latency.
-
-Latency has no natural [0, 1] range. Give the catalogue benchmark `direction: lower` and a
-`scale` (e.g. `{min: 0, max: 5000}` for a p95 in ms: 0 ms scores 1.0, 5000 ms or more 0.0);
-a collection entry with `weight: 0` keeps it out of the aggregate while its `threshold` still
-gates.
-"""
+managed environment. The manual: docs/frameworks/guidellm.md."""
 
 from __future__ import annotations
 
-import contextlib
 import json
-import os
-import signal
-import subprocess
 import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from evalhub.adapters.environments import packages
-from evalhub.adapters.frameworks.lm_eval import OFFLINE, tokenizer_dir
+from evalhub.adapters.frameworks.base import (
+    output_dir,
+    python,
+    succeeded,
+    tokenizer_dir,
+    write_json,
+)
+from evalhub.adapters.frameworks.runner import Driver, driver_environment, run_driver
+from evalhub.adapters.frameworks.settings import Settings
 from evalhub.adapters.openai_client import api_key
 from evalhub.core.errors import UnitError
 from evalhub.core.job import JobResults, JobSpec, JobStatusUpdate
@@ -74,18 +38,11 @@ DISTRIBUTIONS = {
     "requests_per_second": ("requests_per_second", 1.0, ""),
 }
 STATUSES = ("successful", "errored", "incomplete", "total")
+REQUIREMENTS = '["torch==2.13.0", "guidellm==0.8.1"]'
 
 
-def _positive(params: dict[str, Any], name: str, kind: type[int] | type[float]) -> Any:
-    """`params[name]` as a positive int or float (None when absent)."""
-    value = params.get(name)
-    if value is None:
-        return None
-    if isinstance(value, bool) or not isinstance(value, int | float) or value <= 0:
-        raise UnitError(f"guidellm param {name!r} must be a positive number, got {value!r}")
-    if kind is int and value != int(value):
-        raise UnitError(f"guidellm param {name!r} must be a whole number, got {value!r}")
-    return kind(value)
+def _params(job: JobSpec) -> Settings:
+    return Settings.params(job, "guidellm")
 
 
 def request_format(job: JobSpec) -> str:
@@ -95,12 +52,7 @@ def request_format(job: JobSpec) -> str:
             "guidellm benchmarks a generative Model served through a completions or chat endpoint",
             "evaluate it on a Model with `endpoint.api: completions` or `chat`",
         )
-    name = job.spec.params.get("request_format", endpoint.api)
-    if not isinstance(name, str) or name not in REQUEST_FORMATS:
-        raise UnitError(
-            f"guidellm param 'request_format' must be one of {', '.join(REQUEST_FORMATS)}, "
-            f"got {name!r}"
-        )
+    name = _params(job).choice("request_format", tuple(REQUEST_FORMATS), endpoint.api)
     return REQUEST_FORMATS[name]
 
 
@@ -119,14 +71,10 @@ def backend_target(url: str) -> tuple[str, dict[str, str]]:
     return target, routes
 
 
-def profile(params: dict[str, Any]) -> dict[str, Any]:
-    kind = params.get("profile", "synchronous")
-    if kind not in PROFILES:
-        raise UnitError(
-            f"guidellm param 'profile' must be one of {', '.join(PROFILES)}, got {kind!r}"
-        )
-    concurrency = _positive(params, "concurrency", int)
-    rate = _positive(params, "rate", float)
+def profile(params: Settings) -> dict[str, Any]:
+    kind = params.choice("profile", PROFILES, "synchronous")
+    concurrency = params.integer("concurrency", minimum=1)
+    rate = params.number("rate", positive=True)
     if kind == "concurrent":
         if concurrency is None:
             raise UnitError("guidellm profile 'concurrent' needs the param 'concurrency'")
@@ -140,11 +88,11 @@ def profile(params: dict[str, Any]) -> dict[str, Any]:
     return {"kind": kind}
 
 
-def constraints(params: dict[str, Any]) -> list[dict[str, Any]]:
+def constraints(params: Settings) -> list[dict[str, Any]]:
     found: list[dict[str, Any]] = []
-    if (count := _positive(params, "max_requests", int)) is not None:
+    if (count := params.integer("max_requests", minimum=1)) is not None:
         found.append({"kind": "max_requests", "count": count})
-    if (seconds := _positive(params, "max_seconds", float)) is not None:
+    if (seconds := params.number("max_seconds", positive=True)) is not None:
         found.append({"kind": "max_duration", "seconds": seconds})
     if not found:
         raise UnitError(
@@ -160,16 +108,15 @@ def scenario(job: JobSpec, tokenizer: str, output: Path) -> dict[str, Any]:
     endpoint = unit.model.endpoint
     fmt = request_format(job)
     assert endpoint is not None  # request_format checked it
-    params = unit.params
+    params = _params(job)
     target, routes = backend_target(endpoint.url)
     sampling: dict[str, Any] = {"temperature": unit.model.defaults.temperature}
     if unit.model.defaults.top_p is not None:
         sampling["top_p"] = unit.model.defaults.top_p
-    output_tokens = _positive(params, "output_tokens", int) or unit.model.defaults.max_tokens
     data = {
         "kind": "synthetic_text",
-        "prompt_tokens": _positive(params, "prompt_tokens", int) or DEFAULT_PROMPT_TOKENS,
-        "output_tokens": output_tokens,
+        "prompt_tokens": params.integer("prompt_tokens", DEFAULT_PROMPT_TOKENS, minimum=1),
+        "output_tokens": params.integer("output_tokens", unit.model.defaults.max_tokens, 1),
     }
     spec: dict[str, Any] = {
         "backend": {
@@ -189,17 +136,14 @@ def scenario(job: JobSpec, tokenizer: str, output: Path) -> dict[str, Any]:
         "tokenizer": {"kind": "hf_auto", "model": tokenizer},
         "outputs": [{"kind": "json", "path": str(output)}],
     }
-    if (seed := params.get("seed")) is not None:
-        if isinstance(seed, bool) or not isinstance(seed, int):
-            raise UnitError(f"guidellm param 'seed' must be an integer, got {seed!r}")
+    if (seed := params.integer("seed")) is not None:
         spec["seed"] = {"kind": "static", "value": seed}
     return {"spec": spec}
 
 
 def command(job: JobSpec, scenario_path: Path) -> list[str]:
-    python = Path(str(job.environment)) / "bin" / "python"
     return [
-        str(python), "-m", "guidellm", "run",
+        str(python(job, "guidellm", REQUIREMENTS)), "-m", "guidellm", "run",
         "--scenario", str(scenario_path),
         "--disable-console-interactive",
     ]  # fmt: skip
@@ -301,48 +245,17 @@ def check_errors(report: Report, max_error_rate: float, url: str, chat: bool) ->
         )
 
 
-def error_rate(params: dict[str, Any]) -> float:
-    value = params.get("max_error_rate", 0.0)
-    if isinstance(value, bool) or not isinstance(value, int | float) or not 0 <= value <= 1:
-        raise UnitError(f"guidellm param 'max_error_rate' must lie in [0, 1], got {value!r}")
-    return float(value)
+def error_rate(job: JobSpec) -> float:
+    rate: float = _params(job).number("max_error_rate", 0.0, within=(0, 1))
+    return rate
 
 
 def environment(job: JobSpec) -> dict[str, str]:
-    """The caller's environment without GUIDELLM* settings, offline, with the API key."""
-    env = {k: v for k, v in os.environ.items() if not k.upper().startswith("GUIDELLM")}
-    env.update(OFFLINE)
+    """The driver's environment, with the API key (never a file or the command line); the
+    caller's GUIDELLM* settings are not inherited, so a run depends on its spec alone."""
     endpoint = job.spec.model.endpoint
     key = api_key(endpoint) if endpoint is not None else None
-    if key:
-        env[API_KEY_VARIABLE] = key  # through the environment, never a file or the command line
-    return env
-
-
-def run(cmd: list[str], cwd: Path, env: dict[str, str], log_path: Path, timeout: float) -> int:
-    """Run GuideLLM in its own process group: its scheduler's worker processes go with it on a
-    timeout or an interrupt, never left behind to load the endpoint."""
-    with log_path.open("w", encoding="utf-8") as log:
-        proc = subprocess.Popen(
-            cmd, cwd=cwd, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
-        )
-        try:
-            return proc.wait(timeout=timeout)
-        except subprocess.TimeoutExpired:
-            _kill_group(proc)
-            raise UnitError(
-                f"guidellm timed out after {timeout:g} s",
-                "lower max_requests / max_seconds, or raise the evaluation's timeout_seconds",
-            ) from None
-        except BaseException:
-            _kill_group(proc)
-            raise
-
-
-def _kill_group(proc: subprocess.Popen[bytes]) -> None:
-    with contextlib.suppress(ProcessLookupError):
-        os.killpg(proc.pid, signal.SIGKILL)
-    proc.wait()
+    return driver_environment(job, {API_KEY_VARIABLE: key} if key else {})
 
 
 def installed_version(environment: str | None) -> str | None:
@@ -356,53 +269,31 @@ def installed_version(environment: str | None) -> str | None:
 
 class GuideLLMAdapter:
     def run_benchmark_job(self, job: JobSpec, callbacks: JobCallbacks) -> JobResults:
-        if not job.environment:
-            raise UnitError(
-                "guidellm runs in its managed environment, but the provider lists no requirements",
-                'add `requirements: ["torch==2.13.0", "guidellm==0.8.1"]` to the guidellm Provider',
-            )
-        if job.spec.model.tokenizer is None:
-            raise UnitError(
-                f"GuideLLM sizes its synthetic prompts with the model's tokenizer, but Model "
-                f"{job.spec.model.name!r} names none",
-                "set `tokenizer: {path: …}` or `{path_env: …}` on the Model",
-            )
-        out = Path(job.output_dir)
-        out.mkdir(parents=True, exist_ok=True)
+        python(job, "guidellm", REQUIREMENTS)
+        why = "GuideLLM sizes its synthetic prompts with the model's tokenizer"
+        tokenizer = tokenizer_dir(job, why)
+        out = output_dir(job)
         report_path = out / "benchmarks.json"
         report_path.unlink(missing_ok=True)  # never parse a previous attempt's report
-        config = scenario(job, tokenizer_dir(job), report_path)
-        max_error_rate = error_rate(job.spec.params)
+        config = scenario(job, tokenizer, report_path)
+        max_error_rate = error_rate(job)
         env = environment(job)
-        scenario_path = out / "scenario.json"
-        scenario_path.write_text(json.dumps(config, indent=2), encoding="utf-8")
-        cmd = command(job, scenario_path)
-        (out / "command.json").write_text(json.dumps(cmd, indent=2), encoding="utf-8")
+        cmd = command(job, write_json(out / "scenario.json", config))
+        write_json(out / "command.json", cmd)
         limit = next((c.get("count") for c in config["spec"]["constraints"] if "count" in c), None)
         callbacks.report_status(JobStatusUpdate(phase="running", message="guidellm", total=limit))
         started = time.monotonic()
-        log_path = out / "guidellm.log"
-        code = run(cmd, out, env, log_path, job.timeout_seconds)
-        if code != 0:
-            lines = log_path.read_text(errors="replace").strip().splitlines()
-            tail = " | ".join(line.strip() for line in lines[-6:] if line.strip())
-            raise UnitError(f"guidellm exited {code}: {tail}", "see guidellm.log")
+        hint = "lower max_requests / max_seconds, or raise the evaluation's timeout_seconds"
+        driver = Driver("guidellm", cmd, out, env, out / "guidellm.log", job.timeout_seconds, hint)
+        run = run_driver(driver)
+        if run.returncode != 0:
+            raise run.failure()
         url = job.spec.model.endpoint.url if job.spec.model.endpoint else "the endpoint"
         chat = config["spec"]["backend"]["request_format"] == REQUEST_FORMATS["chat"]
         report = parse_report(report_path)
         check_errors(report, max_error_rate, url, chat)
-        return JobResults(
-            fingerprint=job.fingerprint,
-            status="succeeded",
-            metrics=report.metrics,
-            primary_metric=job.spec.primary_metric,
-            samples=report.requests,
-            duration_seconds=time.monotonic() - started,
-            framework="guidellm",
-            framework_version=report.version or installed_version(job.environment),
-            artifacts={
-                "benchmarks.json": "benchmarks.json",
-                "scenario.json": "scenario.json",
-                "guidellm.log": "guidellm.log",
-            },
+        version = report.version or installed_version(job.environment)
+        artifacts = {name: name for name in ("benchmarks.json", "scenario.json", "guidellm.log")}
+        return succeeded(
+            job, "guidellm", started, report.metrics, report.requests, version, artifacts
         )

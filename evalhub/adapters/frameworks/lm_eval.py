@@ -1,37 +1,31 @@
 """lm-evaluation-harness (0.4.x), run as `python -m lm_eval` in the provider's managed environment.
-
-The Model's endpoint is reached through lm-eval's `local-completions` (api: completions) or
-`local-chat-completions` (api: chat, with --apply_chat_template). Facts that matter offline:
-- `tokenizer_backend` is always given explicitly: None for generate_until tasks, `huggingface`
-  with the Model's local tokenizer directory for loglikelihood/multiple_choice tasks ("auto" would
-  try the Hub);
-- `tokenized_requests=False` (llama.cpp's server answers 500 to token ids);
-- HF_HUB_OFFLINE / HF_DATASETS_OFFLINE / TRANSFORMERS_OFFLINE are set.
-Custom tasks come from the benchmark's `files:` directories. They are copied into the unit's
-output directory and their relative `data_files` rewritten to absolute paths there, because
-lm-eval resolves them against its working directory.
-Provider `config`: `num_concurrent` (default 1), `max_retries` (default 3).
-"""
+The manual: docs/frameworks/lm-eval.md."""
 
 from __future__ import annotations
 
 import json
-import os
 import shutil
-import subprocess
 import time
 from pathlib import Path
 from typing import Any
 
 from ruamel.yaml import YAML
 
-from evalhub.adapters.frameworks.process import log_tail
+from evalhub.adapters.frameworks.base import (
+    output_dir,
+    python,
+    succeeded,
+    tokenizer_dir,
+    write_json,
+)
+from evalhub.adapters.frameworks.runner import Driver, driver_environment, run_driver
+from evalhub.adapters.frameworks.settings import Settings
 from evalhub.adapters.openai_client import api_key
 from evalhub.core.errors import UnitError
 from evalhub.core.job import JobResults, JobSpec, JobStatusUpdate
 from evalhub.ports import JobCallbacks
 
-OFFLINE = {"HF_HUB_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1"}
+REQUIREMENTS = '["lm-eval[api]==0.4.13"]'
 NEEDS_TOKENIZER = {"multiple_choice", "loglikelihood", "loglikelihood_rolling"}
 
 
@@ -70,34 +64,12 @@ def prepare_tasks(job: JobSpec, target: Path) -> tuple[list[Path], set[str]]:
     return include, output_types
 
 
-def tokenizer_dir(job: JobSpec) -> str:
-    tokenizer = job.spec.model.tokenizer
-    if tokenizer is None:
-        raise UnitError(
-            f"{job.spec.benchmark} scores log-likelihoods, which needs the model's tokenizer",
-            "set `tokenizer: {path: …}` or `{path_env: …}` on the Model",
-        )
-    if tokenizer.path_env:
-        value = os.environ.get(tokenizer.path_env)
-        if not value:
-            raise UnitError(
-                f"environment variable {tokenizer.path_env} (the model's tokenizer) is not set",
-                "export the tokenizer directory under that name",
-            )
-        path = Path(value)
-    else:
-        path = Path(job.project_root) / str(tokenizer.path)
-    if not path.is_dir():
-        raise UnitError(f"tokenizer directory {path} does not exist")
-    return str(path)
-
-
 def command(job: JobSpec, include: list[Path], output_types: set[str], output: Path) -> list[str]:
     unit = job.spec
     endpoint = unit.model.endpoint
     if endpoint is None or endpoint.api == "embeddings":
         raise UnitError("lm-eval needs a Model with a completions or chat endpoint")
-    config = unit.provider.config
+    config = Settings.config(job, "lm-eval")
     chat = endpoint.api == "chat"
     if chat and output_types & NEEDS_TOKENIZER:
         raise UnitError(
@@ -108,18 +80,19 @@ def command(job: JobSpec, include: list[Path], output_types: set[str], output: P
         "model": endpoint.served_name,
         "base_url": endpoint.url.rstrip("/") + ("/chat/completions" if chat else "/completions"),
         "tokenized_requests": "False",
-        "num_concurrent": str(config.get("num_concurrent", 1)),
-        "max_retries": str(config.get("max_retries", 3)),
+        "num_concurrent": str(config.raw("num_concurrent", 1)),
+        "max_retries": str(config.raw("max_retries", 3)),
         "timeout": str(int(unit.model.defaults.timeout_seconds)),
     }
     if output_types & NEEDS_TOKENIZER:
         args["tokenizer_backend"] = "huggingface"
-        args["tokenizer"] = tokenizer_dir(job)
+        args["tokenizer"] = tokenizer_dir(
+            job, f"{unit.benchmark} scores log-likelihoods, which needs the model's tokenizer"
+        )
     else:
         args["tokenizer_backend"] = "None"
-    python = Path(str(job.environment)) / "bin" / "python"
     cmd = [
-        str(python), "-m", "lm_eval",
+        str(python(job, "lm-eval", REQUIREMENTS)), "-m", "lm_eval",
         "--model", "local-chat-completions" if chat else "local-completions",
         "--model_args", ",".join(f"{k}={v}" for k, v in args.items()),
         "--tasks", unit.benchmark,
@@ -162,48 +135,24 @@ def parse_results(output: Path, task: str) -> tuple[dict[str, float], int, str |
 
 class LmEvalAdapter:
     def run_benchmark_job(self, job: JobSpec, callbacks: JobCallbacks) -> JobResults:
-        if not job.environment:
-            raise UnitError(
-                "lm-eval runs in its managed environment, but the provider lists no requirements",
-                'add `requirements: ["lm-eval[api]==0.4.13"]` to the lm-eval Provider',
-            )
-        out = Path(job.output_dir)
-        out.mkdir(parents=True, exist_ok=True)
+        python(job, "lm-eval", REQUIREMENTS)
+        out = output_dir(job)
         include, output_types = prepare_tasks(job, out / "tasks")
         output = out / "lm_eval"
         cmd = command(job, include, output_types, output)
-        env = {**os.environ, **OFFLINE}
         endpoint = job.spec.model.endpoint
         key = api_key(endpoint) if endpoint is not None else None
-        if key:
-            env["OPENAI_API_KEY"] = key  # through the environment, never the command line
+        # the key through the environment, never the command line
+        env = driver_environment(job, {"OPENAI_API_KEY": key} if key else {})
         callbacks.report_status(JobStatusUpdate(phase="running", message="lm_eval"))
         started = time.monotonic()
-        (out / "command.json").write_text(json.dumps(cmd, indent=2), encoding="utf-8")
-        with (out / "lm_eval.log").open("w", encoding="utf-8") as log:
-            try:
-                proc = subprocess.run(
-                    cmd, cwd=out, env=env, stdout=log, stderr=subprocess.STDOUT,
-                    timeout=job.timeout_seconds, check=False,
-                )  # fmt: skip
-            except subprocess.TimeoutExpired:
-                raise UnitError(f"lm_eval timed out after {job.timeout_seconds:g} s") from None
-        if proc.returncode != 0:
-            tail = log_tail(out / "lm_eval.log")
-            raise UnitError(f"lm_eval exited {proc.returncode}: {tail}", "see lm_eval.log")
+        write_json(out / "command.json", cmd)
+        run = run_driver(Driver("lm_eval", cmd, out, env, out / "lm_eval.log", job.timeout_seconds))
+        if run.returncode != 0:
+            raise run.failure()
         metrics, samples, version, results = parse_results(output, job.spec.benchmark)
         artifacts: dict[str, Any] = {"results.json": str(results.relative_to(out))}
         for sample_file in output.rglob("samples_*.jsonl"):
             artifacts[sample_file.name] = str(sample_file.relative_to(out))
         artifacts["lm_eval.log"] = "lm_eval.log"
-        return JobResults(
-            fingerprint=job.fingerprint,
-            status="succeeded",
-            metrics=metrics,
-            primary_metric=job.spec.primary_metric,
-            samples=samples,
-            duration_seconds=time.monotonic() - started,
-            framework="lm-eval",
-            framework_version=version,
-            artifacts=artifacts,
-        )
+        return succeeded(job, "lm-eval", started, metrics, samples, version, artifacts)

@@ -1,98 +1,33 @@
 """MTEB 2 (the Massive Text Embedding Benchmark) on an embedding Model, in the provider's managed
-environment.
-
-The benchmark's `dataset` (a JSONL file) becomes a custom MTEB task, built and evaluated by
-`drivers/mteb_driver.py` run with the environment's python (MTEB is never imported here); the
-adapter writes the driver's input (`mteb_config.json`) and parses its output (`mteb_output.json`).
-Rows, by `task_type`:
-- `STS`: `sentence1`, `sentence2`, `score` (within `min_score`..`max_score`);
-- `PairClassification`: `sentence1`, `sentence2`, `label` (0 or 1);
-- `Retrieval`: `query`, `relevant` (passages), optional `irrelevant` (distractor passages); the
-  corpus is every distinct passage of the file.
-
-The Model must have `type: embedding` and one of
-- `local: {package: …}`: a package shipping a sentence-transformers model (found through its
-  `get_model_path()` or its installed files); it must be among the Provider's `requirements`;
-- `local: {path: …}`: a sentence-transformers model directory;
-- `endpoint: {api: embeddings, …}`: an OpenAI-compatible /v1/embeddings endpoint, called in
-  batches with retries; its API key goes to the driver through the environment only.
-
-Params: `task_type` (STS, PairClassification or Retrieval; default STS), `min_score` and
-`max_score` (STS's score scale; default 0 and 5), `limit` (the first N rows), `batch_size`
-(texts per encoding batch or request), `k_values` (Retrieval cut-offs; default [1, 3, 5, 10]).
-Provider `config`: `batch_size` (default 32), `device` (sentence-transformers'; default its own
-choice), `max_retries` (endpoint retries; default 3).
-
-Metrics: MTEB's scores of the task's test split, flattened, and `main_score` —
-- STS: `cosine_spearman` (MTEB's main score), `cosine_pearson`, `manhattan_spearman`,
-  `manhattan_pearson`, `euclidean_spearman`, `euclidean_pearson`, `spearman` and `pearson` (with
-  the model's own similarity function): correlations in [-1, 1];
-- PairClassification: `{similarity,cosine,manhattan,euclidean,dot,max}_{accuracy,f1,precision,
-  recall,ap}`; main `max_ap`;
-- Retrieval: `ndcg_at_k`, `map_at_k`, `recall_at_k`, `precision_at_k`, `mrr_at_k`, `accuracy`,
-  `nauc_*`; main `ndcg_at_10`.
-Artifacts: MTEB's result JSON, its per-pair predictions, the driver's input and log.
-"""
+environment, run by drivers/mteb_driver.py. The manual: docs/frameworks/mteb.md."""
 
 from __future__ import annotations
 
-import json
 import math
-import os
-import re
-import subprocess
 import time
 from pathlib import Path
 from typing import Any
 
-from pydantic import JsonValue
-
-from evalhub.adapters.frameworks.process import log_tail
+from evalhub.adapters.frameworks.base import output_dir, python, read_output, succeeded, write_json
+from evalhub.adapters.frameworks.embeddings import embeddings_source
+from evalhub.adapters.frameworks.runner import Driver, driver_environment, run_driver
+from evalhub.adapters.frameworks.settings import Settings
 from evalhub.adapters.openai_client import api_key
 from evalhub.core.errors import UnitError
 from evalhub.core.job import JobResults, JobSpec, JobStatusUpdate
 from evalhub.ports import JobCallbacks
 
 DRIVER = Path(__file__).with_name("drivers") / "mteb_driver.py"
-OFFLINE = {"HF_HUB_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1"}
+REQUIREMENTS = '["torch==2.13.0", "mteb==2.26.24", "sentence-transformers==6.2.0"]'
 KEY_VARIABLE = "EVALHUB_MTEB_API_KEY"  # how the endpoint's key reaches the driver
 TASK_TYPES = ("STS", "PairClassification", "Retrieval")
 NOT_METRICS = {"hf_subset", "languages", "mteb_version"}
 
 
-def requirement_name(requirement: str) -> str:
-    """The normalised (PEP 503) project name of a pip requirement."""
-    match = re.match(r"\s*([A-Za-z0-9][A-Za-z0-9._-]*)", requirement)
-    name = match.group(1) if match else requirement
-    return re.sub(r"[-_.]+", "-", name).lower()
-
-
-def _number(params: dict[str, JsonValue], name: str, default: float) -> float:
-    value = params.get(name, default)
-    if isinstance(value, bool) or not isinstance(value, int | float):
-        raise UnitError(f"param `{name}` must be a number, not {value!r}")
-    return float(value)
-
-
-def _count(
-    params: dict[str, JsonValue],
-    name: str,
-    default: int | None,
-    kind: str = "param",
-    least: int = 1,
-) -> int | None:
-    value = params.get(name, default)
-    if value is None:
-        return None
-    if isinstance(value, bool) or not isinstance(value, int) or value < least:
-        raise UnitError(f"{kind} `{name}` must be an integer of at least {least}, not {value!r}")
-    return value
-
-
 def task_config(job: JobSpec) -> dict[str, Any]:
     """The task the driver builds: its type, data and params, validated."""
     unit = job.spec
-    params = unit.params
+    params = Settings.params(job, "mteb")
     if unit.dataset is None:
         raise UnitError(
             f"mteb benchmark {unit.benchmark} has no `dataset`",
@@ -101,26 +36,21 @@ def task_config(job: JobSpec) -> dict[str, Any]:
     data = Path(job.spec_root) / unit.dataset
     if not data.is_file():
         raise UnitError(f"the dataset {data} does not exist")
-    kind = params.get("task_type", "STS")
-    if kind not in TASK_TYPES:
-        raise UnitError(
-            f"param `task_type` {kind!r} is not a task type this adapter builds",
-            f"use one of {', '.join(TASK_TYPES)}",
-        )
+    kind = params.choice("task_type", TASK_TYPES, "STS")
     task: dict[str, Any] = {
         "name": unit.benchmark,
         "type": kind,
         "data": str(data),
         "revision": unit.files.get(unit.dataset, "local"),
-        "limit": _count(params, "limit", None),
+        "limit": params.integer("limit", minimum=1),
     }
     if kind == "STS":
-        low, high = _number(params, "min_score", 0), _number(params, "max_score", 5)
+        low, high = params.number("min_score", 0.0), params.number("max_score", 5.0)
         if not low < high:
             raise UnitError(f"param `min_score` ({low:g}) must be below `max_score` ({high:g})")
         task.update(min_score=low, max_score=high)
     if kind == "Retrieval":
-        k_values = params.get("k_values", [1, 3, 5, 10])
+        k_values = params.raw("k_values", [1, 3, 5, 10])
         if (
             not isinstance(k_values, list)
             or not k_values
@@ -133,60 +63,35 @@ def task_config(job: JobSpec) -> dict[str, Any]:
 
 def model_config(job: JobSpec) -> dict[str, Any]:
     """Where the driver finds the model: a package, a directory or an embeddings endpoint."""
-    unit = job.spec
-    model = unit.model
+    model = job.spec.model
     if model.type != "embedding":
         raise UnitError(
             f"MTEB evaluates embedding models; Model {model.name} is {model.type}",
             "run mteb benchmarks on a Model with `type: embedding`",
         )
     base: dict[str, Any] = {"name": model.name, "revision": model.revision}
-    device = unit.provider.config.get("device")
+    device = job.spec.provider.config.get("device")
     if device is not None:
         base["device"] = str(device)
-    if model.endpoint is not None:
-        endpoint = model.endpoint
-        if endpoint.api != "embeddings":
-            raise UnitError(
-                f"Model {model.name} is served through the {endpoint.api} API, which returns no "
-                "embeddings",
-                "give the Model `endpoint.api: embeddings` (an OpenAI-compatible /v1/embeddings)",
-            )
+    source = embeddings_source(job, model)
+    if source.kind == "endpoint":
         return {
             **base,
             "source": "endpoint",
-            "url": endpoint.url,
-            "served_name": endpoint.served_name,
-            "api_key_variable": KEY_VARIABLE if endpoint.api_key_env else None,
-            "timeout": model.defaults.timeout_seconds,
-            "max_retries": _count(unit.provider.config, "max_retries", 3, "config", least=0),
+            "url": source.url,
+            "served_name": source.served_name,
+            "api_key_variable": KEY_VARIABLE if source.keyed else None,
+            "timeout": source.timeout,
+            "max_retries": Settings.config(job, "mteb").integer("max_retries", 3, minimum=0),
         }
-    local = model.local
-    if local is None:
-        raise UnitError(f"Model {model.name} has neither an endpoint nor a local model")
-    if local.package is not None:
-        installed = {requirement_name(r) for r in unit.provider.requirements}
-        if requirement_name(local.package) not in installed:
-            raise UnitError(
-                f"Model {model.name} is shipped by the package {local.package}, which is not "
-                f"among the {unit.provider.name} Provider's requirements",
-                f"add `{local.package}` to the Provider's `requirements`",
-            )
-        return {**base, "source": "package", "package": local.package}
-    if local.path is None:
-        raise UnitError(f"Model {model.name}'s local path leaves the spec root")
-    path = Path(job.spec_root) / local.path  # resolved against the spec root, like datasets
-    if not path.is_dir():
-        raise UnitError(
-            f"the model directory {path} (Model {model.name}) does not exist",
-            "`local.path` is relative to the Model's spec file",
-        )
-    return {**base, "source": "path", "path": str(path)}
+    if source.kind == "package":
+        return {**base, "source": "package", "package": source.package}
+    return {**base, "source": "path", "path": source.path}
 
 
 def driver_config(job: JobSpec, out: Path) -> dict[str, Any]:
-    config = job.spec.provider.config
-    batch_size = _count(job.spec.params, "batch_size", _count(config, "batch_size", 32, "config"))
+    default = Settings.config(job, "mteb").integer("batch_size", 32, minimum=1)
+    batch_size = Settings.params(job, "mteb").integer("batch_size", default, minimum=1)
     return {
         "task": task_config(job),
         "model": model_config(job),
@@ -197,8 +102,7 @@ def driver_config(job: JobSpec, out: Path) -> dict[str, Any]:
 
 
 def command(job: JobSpec, config_path: Path, output_path: Path) -> list[str]:
-    python = Path(str(job.environment)) / "bin" / "python"
-    return [str(python), str(DRIVER), str(config_path), str(output_path)]
+    return [str(python(job, "mteb", REQUIREMENTS)), str(DRIVER), str(config_path), str(output_path)]
 
 
 def flatten(scores: dict[str, Any], prefix: str = "") -> dict[str, float]:
@@ -258,62 +162,25 @@ def _artifacts(out: Path, data: dict[str, Any]) -> dict[str, str]:
 
 class MtebAdapter:
     def run_benchmark_job(self, job: JobSpec, callbacks: JobCallbacks) -> JobResults:
-        if not job.environment:
-            raise UnitError(
-                "mteb runs in its managed environment, but the provider lists no requirements",
-                'add `requirements: ["torch==2.13.0", "mteb==2.26.24", '
-                '"sentence-transformers==6.2.0"]` to the mteb Provider',
-            )
-        out = Path(job.output_dir)
-        out.mkdir(parents=True, exist_ok=True)
+        python(job, "mteb", REQUIREMENTS)
+        out = output_dir(job)
         config = driver_config(job, out)
-        env = {**os.environ, **OFFLINE, "TOKENIZERS_PARALLELISM": "false"}
-        env["MTEB_CACHE"] = config["cache_dir"]  # never the user's ~/.cache/mteb
-        env.pop(KEY_VARIABLE, None)
+        own = {"TOKENIZERS_PARALLELISM": "false", "MTEB_CACHE": config["cache_dir"]}
         endpoint = job.spec.model.endpoint
         key = api_key(endpoint) if endpoint is not None else None
         if key:
-            env[KEY_VARIABLE] = key  # through the environment, never a file or the command line
-        config_path, output_path, log_path = (
-            out / "mteb_config.json",
-            out / "mteb_output.json",
-            out / "mteb.log",
-        )
-        config_path.write_text(json.dumps(config, indent=2), encoding="utf-8")
+            own[KEY_VARIABLE] = key  # through the environment, never a file or the command line
+        output_path = out / "mteb_output.json"
         output_path.unlink(missing_ok=True)
-        cmd = command(job, config_path, output_path)
+        cmd = command(job, write_json(out / "mteb_config.json", config), output_path)
         callbacks.report_status(
             JobStatusUpdate(phase="running", message=f"mteb {config['task']['type']}")
         )
         started = time.monotonic()
-        with log_path.open("w", encoding="utf-8") as log:
-            try:
-                proc = subprocess.run(
-                    cmd, cwd=out, env=env, stdout=log, stderr=subprocess.STDOUT,
-                    timeout=job.timeout_seconds, check=False,
-                )  # fmt: skip
-            except subprocess.TimeoutExpired:
-                raise UnitError(f"mteb timed out after {job.timeout_seconds:g} s") from None
-        try:
-            data = json.loads(output_path.read_text(encoding="utf-8"))
-        except FileNotFoundError:
-            raise UnitError(
-                f"the mteb driver exited {proc.returncode} without a result: {log_tail(log_path)}",
-                "see mteb.log",
-            ) from None
-        except ValueError:
-            raise UnitError("the mteb driver's output is not JSON", "see mteb.log") from None
+        env = driver_environment(job, own)  # MTEB_CACHE: never the user's ~/.cache/mteb
+        run = run_driver(Driver("mteb", cmd, out, env, out / "mteb.log", job.timeout_seconds))
+        data = read_output(output_path, "mteb", run.returncode, run.tail())
         metrics, samples, version = parse_output(data)
-        if proc.returncode != 0:
-            raise UnitError(f"the mteb driver exited {proc.returncode}: {log_tail(log_path)}")
-        return JobResults(
-            fingerprint=job.fingerprint,
-            status="succeeded",
-            metrics=metrics,
-            primary_metric=job.spec.primary_metric,
-            samples=samples,
-            duration_seconds=time.monotonic() - started,
-            framework="mteb",
-            framework_version=version,
-            artifacts=_artifacts(out, data),
-        )
+        if run.returncode != 0:
+            raise UnitError(f"the mteb driver exited {run.returncode}: {run.tail()}")
+        return succeeded(job, "mteb", started, metrics, samples, version, _artifacts(out, data))

@@ -1,57 +1,10 @@
-"""RAGAS (0.4) metrics on recorded RAG answers, in the provider's managed environment.
-
-RAGAS scores rows that already hold an answer: the benchmark's `dataset` is a JSONL file of
-`question`, `contexts` (the retrieved passages), `answer` and `reference` (RAGAS's own names
-`user_input`, `retrieved_contexts`, `response`, `reference`/`ground_truth` work too, and
-`reference_contexts` for summary_score). `drivers/ragas_driver.py`, run with the environment's
-python (RAGAS is never imported here), scores each row with RAGAS's metric classes
-(`ragas.metrics.collections`); the adapter writes its input (`ragas_config.json`) and parses its
-output (`ragas_output.json`).
-
-What a metric needs besides the rows:
-- nothing: exact_match, string_present, non_llm_string_similarity, bleu_score, rouge_score,
-  chrf_score, quoted_spans_alignment;
-- embeddings: semantic_similarity (and answer_relevancy, answer_correctness). They come from the
-  Model under evaluation when it has `type: embedding` — `local: {package|path}` is loaded with
-  sentence-transformers in the environment (the package must be among the Provider's
-  requirements), `endpoint: {api: embeddings}` is called over HTTP — else from the Provider's
-  `config.embedding_package`;
-- a judge: faithfulness, answer_relevancy, answer_correctness, answer_accuracy,
-  context_precision, context_utilization, context_recall, context_relevance,
-  context_entity_recall, response_groundedness, factual_correctness, noise_sensitivity,
-  summary_score. The judge is the Model the Collection names (`judge:`), called through its
-  chat endpoint with RAGAS's `llm_factory` (instructor, JSON mode) and the judge Model's
-  temperature, top_p and max_tokens; its key goes to the driver through the environment only.
-
-Params: `metric` or `metrics` (a list; default the primary metric — which is always computed),
-`limit` (the first N rows), `seed`, `max_tokens` and `temperature` (the judge's requests),
-and each metric's own options, given to every requested metric that takes them:
-`rouge_type` (rouge1 | rougeL), `mode` (rouge: fmeasure | precision | recall; factual_correctness:
-f1 | precision | recall; noise_sensitivity: relevant | irrelevant), `distance_measure`
-(levenshtein | hamming | jaro | jaro_winkler), `threshold` (semantic_similarity), `strictness`
-(answer_relevancy), `weights` and `beta` (answer_correctness), `atomicity`, `coverage`,
-`max_retries` (RAGAS's own re-tries of answer_accuracy, context_relevance and
-response_groundedness; default 5), `casefold`, `min_span_words`, `length_penalty`, `coeff`.
-Provider `config`: `reasks` (instructor's re-asks when a judge answer does not parse; default 1),
-`endpoint_retries` (per request, on connection errors, 429 and 5xx; default 2),
-`embedding_package`, `device` (sentence-transformers'; default its own choice).
-
-Metrics: each requested metric under its RAGAS name, the mean over rows. A judged metric also
-reports `<name>_judged` and `<name>_unjudged`: rows whose judge answer could not be used (did not
-parse, was cut off, gave RAGAS nothing to score, i.e. NaN) are counted, not scored as 0, and the
-mean is over judged rows only; no judged row at all for the primary metric fails the unit. A
-metric without a judge must score every row. `judge_requests` counts the calls to the judge.
-Artifacts: `samples.jsonl` (per row: the scores, and each unscored row's reason), the driver's
-input (`ragas_config.json`, rows included, no secrets), output and log.
-"""
+"""RAGAS (0.4) metrics on recorded RAG answers, in the provider's managed environment, run by
+drivers/ragas_driver.py. The manual: docs/frameworks/ragas.md."""
 
 from __future__ import annotations
 
 import json
 import math
-import os
-import re
-import subprocess
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -59,15 +12,25 @@ from typing import Any, Literal
 
 from pydantic import JsonValue
 
-from evalhub.adapters.frameworks.process import log_tail
+from evalhub.adapters.frameworks.base import (
+    dataset_rows,
+    output_dir,
+    python,
+    read_output,
+    succeeded,
+    write_json,
+)
+from evalhub.adapters.frameworks.embeddings import Embeddings, embeddings_source, required_package
+from evalhub.adapters.frameworks.runner import Driver, driver_environment, run_driver
+from evalhub.adapters.frameworks.settings import Settings
 from evalhub.adapters.openai_client import api_key
 from evalhub.core.errors import UnitError
 from evalhub.core.job import JobResults, JobSpec, JobStatusUpdate
-from evalhub.core.resolved import ResolvedModel
 from evalhub.ports import JobCallbacks
 
 DRIVER = Path(__file__).with_name("drivers") / "ragas_driver.py"
-OFFLINE = {"HF_HUB_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1"}
+REQUIREMENTS = '["ragas==0.4.3", …]'
+SENTENCE_TRANSFORMERS = " (and torch==2.13.0, sentence-transformers)"
 JUDGE_KEY = "EVALHUB_RAGAS_JUDGE_API_KEY"  # how keys reach the driver: its environment only
 EMBEDDINGS_KEY = "EVALHUB_RAGAS_EMBEDDINGS_API_KEY"
 
@@ -207,25 +170,6 @@ def metric_options(params: dict[str, JsonValue], names: list[str]) -> dict[str, 
     return options
 
 
-def _count(
-    values: dict[str, JsonValue], name: str, default: int | None, minimum: int = 0
-) -> int | None:
-    value = values.get(name, default)
-    if value is None:
-        return None
-    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
-        kind = "a positive" if minimum else "a non-negative"
-        raise UnitError(f"`{name}` must be {kind} integer, not {value!r}")
-    return value
-
-
-def _number(values: dict[str, JsonValue], name: str, default: float) -> float:
-    value = values.get(name, default)
-    if isinstance(value, bool) or not isinstance(value, int | float):
-        raise UnitError(f"`{name}` must be a number, not {value!r}")
-    return float(value)
-
-
 # -- rows -----------------------------------------------------------------------------------------
 
 
@@ -238,22 +182,11 @@ def _field(row: dict[str, Any], name: str) -> Any:
 
 def load_rows(path: Path, limit: int | None, needed: set[str]) -> list[dict[str, Any]]:
     """The rows under RAGAS's field names, with every field a requested metric needs."""
-    rows: list[dict[str, Any]] = []
-    try:
-        lines = path.read_text(encoding="utf-8").splitlines()
-    except OSError as exc:
-        raise UnitError(f"cannot read the dataset {path}: {exc.strerror}") from None
-    for number, line in enumerate(lines, 1):
-        if not line.strip():
-            continue
-        try:
-            raw = json.loads(line)
-        except ValueError as exc:
-            raise UnitError(f"{path}:{number}: not JSON: {exc}") from None
-        if not isinstance(raw, dict):
-            raise UnitError(f"{path}:{number}: a row must be a JSON object")
+    wanted = [n for n in FIELDS if n in needed or n == "user_input"]
+
+    def ragas_row(number: int, raw: dict[str, Any]) -> dict[str, Any]:
         row: dict[str, Any] = {}
-        for name in [n for n in FIELDS if n in needed or n == "user_input"]:
+        for name in wanted:
             value = _field(raw, name)
             if name in LISTS and isinstance(value, str):
                 value = [value]
@@ -271,12 +204,9 @@ def load_rows(path: Path, limit: int | None, needed: set[str]) -> list[dict[str,
                 kind = "a list of strings" if name in LISTS else "a string"
                 raise UnitError(f"{path}:{number}: `{FIELDS[name][0]}` must be {kind}")
             row[name] = value
-        rows.append(row)
-        if limit is not None and len(rows) >= limit:
-            break
-    if not rows:
-        raise UnitError(f"{path} holds no rows")
-    return rows
+        return row
+
+    return dataset_rows(path, limit, ragas_row)
 
 
 # -- judge and embeddings -------------------------------------------------------------------------
@@ -301,70 +231,37 @@ def judge_config(job: JobSpec, names: list[str]) -> dict[str, Any] | None:
             f"the judge Model {judge.name} {reached}; RAGAS asks its judge through the chat API",
             "name a Model with `endpoint: {api: chat}` as the collection's judge",
         )
-    params = unit.params
-    config = unit.provider.config
+    params, config = Settings.params(job, "ragas"), Settings.config(job, "ragas")
     return {
         "name": judge.name,
         "base_url": endpoint.url.rstrip("/"),
         "model": endpoint.served_name,
         "api_key_env": JUDGE_KEY if endpoint.api_key_env else None,
-        "temperature": _number(params, "temperature", judge.defaults.temperature),
+        "temperature": params.number("temperature", judge.defaults.temperature),
         "top_p": judge.defaults.top_p,
-        "max_tokens": _count(params, "max_tokens", judge.defaults.max_tokens, minimum=1),
-        "seed": _count(params, "seed", None),
+        "max_tokens": params.integer("max_tokens", judge.defaults.max_tokens, minimum=1),
+        "seed": params.integer("seed", minimum=0),
         "timeout": judge.defaults.timeout_seconds,
-        "reasks": _count(config, "reasks", 1),
-        "endpoint_retries": _count(config, "endpoint_retries", 2),
+        "reasks": config.integer("reasks", 1, minimum=0),
+        "endpoint_retries": config.integer("endpoint_retries", 2, minimum=0),
     }
 
 
-def requirement_name(requirement: str) -> str:
-    """The normalised (PEP 503) project name of a pip requirement."""
-    match = re.match(r"\s*([A-Za-z0-9][A-Za-z0-9._-]*)", requirement)
-    name = match.group(1) if match else requirement
-    return re.sub(r"[-_.]+", "-", name).lower()
-
-
-def _package(job: JobSpec, package: str, owner: str) -> dict[str, Any]:
-    provider = job.spec.provider
-    if requirement_name(package) not in {requirement_name(r) for r in provider.requirements}:
-        raise UnitError(
-            f"{owner} is shipped by the package {package}, which is not among the "
-            f"{provider.name} Provider's requirements",
-            f"add `{package}` (and torch==2.13.0, sentence-transformers) to its `requirements`",
-        )
-    return {"kind": "package", "package": package}
-
-
-def _model_embeddings(job: JobSpec, model: ResolvedModel) -> dict[str, Any]:
-    if model.endpoint is not None:
-        endpoint = model.endpoint
-        if endpoint.api != "embeddings":
-            raise UnitError(
-                f"Model {model.name} is served through the {endpoint.api} API, which returns no "
-                "embeddings",
-                "give the Model `endpoint.api: embeddings` (an OpenAI-compatible /v1/embeddings)",
-            )
+def _embeddings(job: JobSpec, source: Embeddings) -> dict[str, Any]:
+    """The driver's view of an embeddings source."""
+    if source.kind == "endpoint":
+        retries = Settings.config(job, "ragas").integer("endpoint_retries", 2, minimum=0)
         return {
             "kind": "endpoint",
-            "base_url": endpoint.url.rstrip("/"),
-            "model": endpoint.served_name,
-            "api_key_env": EMBEDDINGS_KEY if endpoint.api_key_env else None,
-            "timeout": model.defaults.timeout_seconds,
-            "endpoint_retries": _count(job.spec.provider.config, "endpoint_retries", 2),
+            "base_url": str(source.url).rstrip("/"),
+            "model": source.served_name,
+            "api_key_env": EMBEDDINGS_KEY if source.keyed else None,
+            "timeout": source.timeout,
+            "endpoint_retries": retries,
         }
-    local = model.local
-    if local is not None and local.package is not None:
-        return _package(job, local.package, f"Model {model.name}")
-    if local is None or local.path is None:
-        raise UnitError(f"Model {model.name} has neither an endpoint nor a local model")
-    path = Path(job.spec_root) / local.path
-    if not path.is_dir():
-        raise UnitError(
-            f"the model directory {path} (Model {model.name}) does not exist",
-            "`local.path` is relative to the Model's spec file",
-        )
-    return {"kind": "path", "path": str(path)}
+    if source.kind == "package":
+        return {"kind": "package", "package": source.package}
+    return {"kind": "path", "path": source.path}
 
 
 def embeddings_config(job: JobSpec, names: list[str]) -> dict[str, Any] | None:
@@ -377,9 +274,14 @@ def embeddings_config(job: JobSpec, names: list[str]) -> dict[str, Any] | None:
     config = unit.provider.config
     found: dict[str, Any] | None = None
     if unit.model.type == "embedding":
-        found = _model_embeddings(job, unit.model)
+        found = _embeddings(job, embeddings_source(job, unit.model, SENTENCE_TRANSFORMERS))
     elif isinstance(config.get("embedding_package"), str):
-        found = _package(job, str(config["embedding_package"]), "`config.embedding_package`")
+        package = str(config["embedding_package"])
+        owner = "`config.embedding_package`"
+        found = {
+            "kind": "package",
+            "package": required_package(job, package, owner, SENTENCE_TRANSFORMERS),
+        }
     if found is None:
         required = [n for n in wanting if METRICS[n].embeddings == "required"]
         if not required:
@@ -405,7 +307,7 @@ def driver_config(job: JobSpec) -> dict[str, Any]:
         )
     names = requested_metrics(unit.params, unit.primary_metric)
     options = metric_options(unit.params, names)
-    limit = _count(unit.params, "limit", None, minimum=1)
+    limit = Settings.params(job, "ragas").integer("limit", minimum=1)
     judge = judge_config(job, names)
     embeddings = embeddings_config(job, names)
     needed = {field for n in names for field in METRICS[n].inputs}
@@ -431,8 +333,12 @@ def driver_config(job: JobSpec) -> dict[str, Any]:
 
 
 def command(job: JobSpec, config_path: Path, output_path: Path) -> list[str]:
-    python = Path(str(job.environment)) / "bin" / "python"
-    return [str(python), str(DRIVER), str(config_path), str(output_path)]
+    return [
+        str(python(job, "ragas", REQUIREMENTS)),
+        str(DRIVER),
+        str(config_path),
+        str(output_path),
+    ]
 
 
 # -- results --------------------------------------------------------------------------------------
@@ -519,28 +425,22 @@ def secrets(job: JobSpec, config: dict[str, Any]) -> dict[str, str]:
     return found
 
 
+def write_samples(path: Path, records: list[dict[str, Any]]) -> None:
+    with path.open("w", encoding="utf-8") as handle:
+        for record in records:
+            handle.write(json.dumps(record, ensure_ascii=False) + "\n")
+
+
 class RagasAdapter:
     def run_benchmark_job(self, job: JobSpec, callbacks: JobCallbacks) -> JobResults:
-        if not job.environment:
-            raise UnitError(
-                "ragas runs in its managed environment, but the provider lists no requirements",
-                'add `requirements: ["ragas==0.4.3", …]` to the ragas Provider',
-            )
-        out = Path(job.output_dir)
-        out.mkdir(parents=True, exist_ok=True)
+        python(job, "ragas", REQUIREMENTS)
+        out = output_dir(job)
         config = driver_config(job)
-        env = {**os.environ, **OFFLINE, "RAGAS_DO_NOT_TRACK": "true"}
-        env["TOKENIZERS_PARALLELISM"] = "false"
-        for variable in (JUDGE_KEY, EMBEDDINGS_KEY):
-            env.pop(variable, None)
-        env.update(secrets(job, config))
-        config_path, output_path, log_path = (
-            out / "ragas_config.json",
-            out / "ragas_output.json",
-            out / "ragas.log",
-        )
-        config_path.write_text(json.dumps(config, indent=2), encoding="utf-8")
+        own = {"RAGAS_DO_NOT_TRACK": "true", "TOKENIZERS_PARALLELISM": "false"}
+        env = driver_environment(job, {**own, **secrets(job, config)})
+        output_path = out / "ragas_output.json"
         output_path.unlink(missing_ok=True)
+        cmd = command(job, write_json(out / "ragas_config.json", config), output_path)
         names = [m["name"] for m in config["metrics"]]
         callbacks.report_status(
             JobStatusUpdate(
@@ -551,47 +451,17 @@ class RagasAdapter:
             )
         )
         started = time.monotonic()
-        with log_path.open("w", encoding="utf-8") as log:
-            try:
-                proc = subprocess.run(
-                    command(job, config_path, output_path), cwd=out, env=env, stdout=log,
-                    stderr=subprocess.STDOUT, timeout=job.timeout_seconds, check=False,
-                )  # fmt: skip
-            except subprocess.TimeoutExpired:
-                raise UnitError(
-                    f"ragas timed out after {job.timeout_seconds:g} s",
-                    "fewer rows (`limit`), or a faster judge; see ragas.log",
-                ) from None
-        try:
-            data = json.loads(output_path.read_text(encoding="utf-8"))
-        except FileNotFoundError:
-            raise UnitError(
-                f"the ragas driver exited {proc.returncode} without a result: {log_tail(log_path)}",
-                "see ragas.log",
-            ) from None
-        except ValueError:
-            raise UnitError("the ragas driver's output is not JSON", "see ragas.log") from None
-        if proc.returncode != 0 and not (isinstance(data, dict) and data.get("error")):
-            raise UnitError(f"the ragas driver exited {proc.returncode}: {log_tail(log_path)}")
+        hint = "fewer rows (`limit`), or a faster judge; see ragas.log"
+        run = run_driver(
+            Driver("ragas", cmd, out, env, out / "ragas.log", job.timeout_seconds, hint)
+        )
+        data = read_output(output_path, "ragas", run.returncode, run.tail())
+        if run.returncode != 0 and not (isinstance(data, dict) and data.get("error")):
+            raise UnitError(f"the ragas driver exited {run.returncode}: {run.tail()}")
         metrics, records, version, failure = parse_output(data, config, job.spec.primary_metric)
-        with (out / "samples.jsonl").open("w", encoding="utf-8") as handle:
-            for record in records:
-                handle.write(json.dumps(record, ensure_ascii=False) + "\n")
+        write_samples(out / "samples.jsonl", records)
         if failure is not None:
             raise failure
-        return JobResults(
-            fingerprint=job.fingerprint,
-            status="succeeded",
-            metrics=metrics,
-            primary_metric=job.spec.primary_metric,
-            samples=len(records),
-            duration_seconds=time.monotonic() - started,
-            framework="ragas",
-            framework_version=version,
-            artifacts={
-                "samples.jsonl": "samples.jsonl",
-                "ragas_config.json": "ragas_config.json",
-                "ragas_output.json": "ragas_output.json",
-                "ragas.log": "ragas.log",
-            },
-        )
+        names = ["samples.jsonl", "ragas_config.json", "ragas_output.json", "ragas.log"]
+        artifacts = {name: name for name in names}
+        return succeeded(job, "ragas", started, metrics, len(records), version, artifacts)

@@ -116,6 +116,7 @@ def apply(
 def render(report: ApplyReport) -> int:
     if not report.evaluations:
         out(plan_text(report.plan))
+        _committed(report)  # ledger files an earlier apply could not commit
         return EXIT_OK
     rows = [
         SummaryRow(
@@ -136,12 +137,7 @@ def render(report: ApplyReport) -> int:
     for entry in report.evaluations:
         if entry.ledger:
             out(f"ledger {entry.name}: {entry.ledger}")
-    committed = report.ledger_commit
-    if committed is not None:
-        how = "signed commit" if committed.signed else "commit"
-        out(f"recorded {len(committed.files)} result(s) in {how} {committed.commit[:12]}")
-        if committed.pushed:
-            out(f"pushed {committed.pushed}")
+    _committed(report)
     for entry in report.unpublished:
         err(f"not published {entry.name}: {entry.publish_error}")
     status = EXIT_OK
@@ -153,3 +149,12 @@ def render(report: ApplyReport) -> int:
         err(f"\n{len(failed)} unit(s) failed; `evalhub apply` again retries only those.")
         status = EXIT_ERROR
     return status
+
+
+def _committed(report: ApplyReport) -> None:
+    committed = report.ledger_commit
+    if committed is not None:
+        how = "signed commit" if committed.signed else "commit"
+        out(f"recorded {len(committed.files)} result(s) in {how} {committed.commit[:12]}")
+        if committed.pushed:
+            out(f"pushed {committed.pushed}")

@@ -1,0 +1,110 @@
+"""From the plan to the jobs an executor runs: one JobSpec per distinct unit to run, each with
+its provider's managed environment built (or the reason it could not be, which makes that
+unit a failed result without running it)."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Protocol
+
+from evalhub.app.project import Project
+from evalhub.core.errors import ConfigError, EvalhubError
+from evalhub.core.job import JobResults, JobSpec, failed_result
+from evalhub.core.plan import UnitWork
+from evalhub.core.resolved import ResolvedEvaluation, ResolvedUnit
+from evalhub.core.runs import Scheduled
+
+DEFAULT_CONCURRENCY = 4  # requests in flight within a unit, when the evaluation does not say
+
+
+class Environments(Protocol):
+    """Where providers' managed environments come from (adapters.environments.EnvironmentStore)."""
+
+    def ensure(self, requirements: list[str], log: Path | None = None) -> Path | None: ...
+
+
+def check_executors(scheduled: Sequence[Scheduled]) -> None:
+    """Refuse, before anything runs, an evaluation whose executor this evalhub lacks."""
+    for item in scheduled:
+        executor = item.evaluation.execution.executor
+        if executor != "local":
+            raise ConfigError(
+                f"evaluation {item.name!r} asks for the {executor} "
+                "executor, which this evalhub does not provide yet",
+                "use `execution: {executor: local}` for now",
+            )
+
+
+def environment_root(project: Project) -> Path | None:
+    """Where the managed environments live (None: the default, ~/.cache/evalhub/envs)."""
+    configured = project.config.executors.environments_dir
+    return project.root / configured if configured else None
+
+
+def build_jobs(
+    project: Project, scheduled: Sequence[Scheduled], environments: Environments
+) -> tuple[list[JobSpec], list[tuple[JobSpec, JobResults]]]:
+    """The jobs to run, and the units that failed before running (their environment could not
+    be built). A unit shared by several evaluations is one job, under its first evaluation."""
+    stamp = time.strftime("%Y%m%dT%H%M%S")
+    jobs: list[JobSpec] = []
+    failures: list[tuple[JobSpec, JobResults]] = []
+    built: dict[tuple[str, ...], Path | str | None] = {}  # requirements -> env or why not
+    for item in scheduled:
+        for work in item.action.units:
+            if work.status == "shared":
+                continue
+            unit = next(u for u in item.evaluation.units if u.key == work.key)
+            requirements = unit.provider.requirements
+            if requirements not in built:
+                built[requirements] = _environment(project, environments, requirements)
+            env = built[requirements]
+            job = job_spec(project, item.evaluation, unit, work, env, stamp)
+            if isinstance(env, str):
+                failures.append((job, failed_result(job, f"provider environment: {env}")))
+            else:
+                jobs.append(job)
+    return jobs, failures
+
+
+def _environment(
+    project: Project, environments: Environments, requirements: tuple[str, ...]
+) -> Path | str | None:
+    log = project.state_dir / "logs" / "environments.log"
+    try:
+        return environments.ensure(list(requirements), log)
+    except EvalhubError as exc:
+        return exc.message
+
+
+def job_spec(
+    project: Project,
+    evaluation: ResolvedEvaluation,
+    unit: ResolvedUnit,
+    work: UnitWork,
+    env: Path | str | None,
+    stamp: str,
+) -> JobSpec:
+    workdir = project.state_dir / "runs" / f"{stamp}-{work.fingerprint[:16]}"
+    timeout = evaluation.execution.timeout_seconds or project.config.executors.timeout_seconds
+    return JobSpec(
+        evaluation=evaluation.name,
+        unit=work.unit,
+        fingerprint=work.fingerprint,
+        spec=unit,
+        spec_root=str(spec_root(project, evaluation).resolve()),
+        project_root=str(project.root.resolve()),
+        output_dir=str((workdir / "output").resolve()),
+        environment=str(env) if isinstance(env, Path) else None,
+        timeout_seconds=timeout,
+        concurrency=evaluation.execution.concurrency or DEFAULT_CONCURRENCY,
+    )
+
+
+def spec_root(project: Project, evaluation: ResolvedEvaluation) -> Path:
+    """The spec root holding the evaluation's file (its `files` are relative to it)."""
+    source = (project.root / evaluation.source).resolve()
+    roots = project.spec_source().roots
+    return next((r for r in roots if r.resolve() in source.parents), project.root)
