@@ -487,7 +487,7 @@ def _experiments(
         name = logged.run.experiment
         first[name] = min(first.get(name, logged.start), logged.start)
     for name, start in first.items():
-        location = values.experiment_location(artifact_root, name)
+        location = values.store_location(name)  # a SQLite store's, as the adapter makes it
         if name in found:
             out[name] = (found[name], location)
             continue

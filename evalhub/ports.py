@@ -27,6 +27,11 @@ class SpecSource(Protocol):
         """Content digests of the files the specs name, keyed by root-relative path."""
         ...
 
+    def code_digests(self, adapters: Collection[str]) -> dict[str, str]:
+        """Digests of the repository files of bring-your-own adapters (`package.module:Class`),
+        keyed by evalhub.core.resolve.adapter_code_key."""
+        ...
+
 
 class StateStore(Protocol):
     """Where results are recorded (MLflow) and where the planner reads what was recorded.
@@ -34,7 +39,8 @@ class StateStore(Protocol):
     Reads are bulk: `read` answers for every fingerprint in a few queries, never one per unit.
     """
 
-    uri: str  # shown in messages; never holds credentials
+    uri: str  # shown in messages and records: as configured, never credentials or local paths
+    identity: str  # which store this is however its URI is spelled (keys the apply lock)
 
     def read(self, fingerprints: Collection[str]) -> State:
         """The head runs (latest per unit key and per evaluation) and every unit run whose
@@ -50,6 +56,11 @@ class StateStore(Protocol):
     def finish_run(self, run_id: str, outcome: RunOutcome) -> None:
         """Log metrics/params/artifacts, set the final status, and make the run its name's head
         (clearing the head mark of the previous head of that name)."""
+        ...
+
+    def fail_interrupted_runs(self) -> list[str]:
+        """Mark runs still `running` (their apply was killed) as failed; returns their ids.
+        Called under the apply lock, which guarantees no live apply owns them."""
         ...
 
 

@@ -57,6 +57,7 @@ class MemoryStateStore:
 
     def __init__(self, uri: str = "memory://evalhub-test") -> None:
         self.uri = uri
+        self.identity = uri
         self.runs: dict[str, StoredRun] = {}
         self.reads = 0
         self._clock = itertools.count(1_700_000_000_000)  # ms, strictly increasing
@@ -110,6 +111,14 @@ class MemoryStateStore:
         for other in self.runs.values():  # the new head, then the old ones cleared
             if (other.kind, other.name) == (run.kind, run.name):
                 other.tags[records.HEAD] = "true" if other is run else "false"
+
+    def fail_interrupted_runs(self) -> list[str]:
+        left = [r for r in self.runs.values() if r.status == "running"]
+        for run in left:  # as MlflowStateStore: MLflow status KILLED reads as failed
+            run.status = "failed"
+            run.tags[records.STATUS] = "failed"
+            run.tags[records.ERROR] = "interrupted: the apply that ran it stopped"
+        return [r.run_id for r in left]
 
     # -- what tests look at and do ----------------------------------------------------------------
 

@@ -151,6 +151,13 @@ def test_both_readers_see_the_same_state(server: Server) -> None:
     assert over_http.unit_heads()["quality/faq"].metrics == {"accuracy": 0.75}
     assert over_http.unit_heads()["quality/faq"].tags[records.MODEL] == "assistant"
 
+    # Runs a killed apply left running: both readers find the same, and marking them over
+    # HTTP leaves none for either.
+    running = sorted(http.reader.running())
+    assert len(running) == 2 and running == sql.reader.running()
+    assert sorted(http.fail_interrupted_runs()) == running
+    assert http.reader.running() == [] and sql.reader.running() == []
+
 
 def test_an_unreachable_server_fails_fast_with_a_hint() -> None:
     url = f"http://alice:s3cret@127.0.0.1:{free_port()}"  # nothing listens there

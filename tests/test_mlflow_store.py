@@ -17,6 +17,7 @@ import pytest
 from sqlalchemy import event
 
 from evalhub.adapters.mlflow import boundary
+from evalhub.adapters.mlflow.artifacts import resolve
 from evalhub.adapters.mlflow.sql_reader import CHUNK, SqlReader
 from evalhub.adapters.mlflow_store import MlflowStateStore
 from evalhub.core import records
@@ -142,7 +143,9 @@ def test_metrics_params_and_artifacts_land_in_mlflow(
     assert len(run.data.params) == 151
     assert len(run.data.params["long"]) == 6000
     assert run.data.params["long"].endswith("[truncated by evalhub]")
-    artifacts = Path(run.info.artifact_uri.removeprefix("file://"))
+    # Recorded relative to the store (no machine path in it), found beside the store's file.
+    assert run.info.artifact_uri.startswith("evalhub-store:artifacts/")
+    artifacts = resolve(run.info.artifact_uri, store.uri)
     assert artifacts.is_relative_to(project / ".evalhub" / "artifacts")
     assert (artifacts / "results.json").read_bytes() == b'{"ok": true}'
     assert (artifacts / "logs" / "run.txt").read_bytes() == b"hello"
@@ -180,6 +183,30 @@ def test_a_run_never_finished_reads_as_running(store: MlflowStateStore) -> None:
     assert state.heads == ()
     (run,) = state.by_fingerprint
     assert (run.run_id, run.status, run.head) == (run_id, "running", False)
+
+
+def test_runs_left_running_are_marked_killed_and_read_as_failed(store: MlflowStateStore) -> None:
+    done = record(store, new_run())
+    left = store.start_run(new_run("quality/other", FP_B))
+    assert store.fail_interrupted_runs() == [left]
+    assert store.fail_interrupted_runs() == []  # nothing left running
+    runs = {r.run_id: r for r in store.read([FP_B]).by_fingerprint}
+    assert runs[left].status == "failed" and runs[left].tags[records.ERROR].startswith("interr")
+    assert mlflow_run(store, left).info.status == "KILLED"
+    assert mlflow_run(store, done).info.status == "FINISHED"
+
+
+def test_one_store_spelled_two_ways_has_one_identity(project: Path) -> None:
+    db = project / ".evalhub" / "mlflow.db"
+    spellings = [f"sqlite:///{db}", f"sqlite:///{project}/.evalhub/./mlflow.db"]
+    (project / "link").symlink_to(project / ".evalhub")
+    spellings.append(f"sqlite:///{project}/link/mlflow.db")
+    assert len({MlflowStateStore.open(u, None).identity for u in spellings}) == 1
+    servers = ["http://user:pw@Tracking:80/", "http://tracking", "http://tracking/./"]
+    assert len({MlflowStateStore.open(u, None).identity for u in servers}) == 1
+    assert MlflowStateStore.open("http://tracking:5000", None).identity != (
+        MlflowStateStore.open("http://tracking", None).identity
+    )
 
 
 # -- heads ---------------------------------------------------------------------------------------
@@ -325,11 +352,35 @@ def test_an_unsupported_schema_names_what_is_missing(
 
 def test_reading_an_absent_store_creates_nothing(project: Path) -> None:
     store = MlflowStateStore.open(
-        f"sqlite:///{project / '.evalhub' / 'mlflow.db'}", project / ".evalhub" / "artifacts"
+        f"sqlite:///{project / '.evalhub' / 'mlflow.db'}",
+        project / ".evalhub" / "artifacts",
+        create_directory=True,  # the embedded store
     )
     assert store.read([FP_A]) == State()
+    assert list(project.iterdir()) == []
+
+
+def test_an_empty_file_is_an_empty_store_for_reads_and_writes(project: Path) -> None:
+    """What SQLite leaves when the first writer stops before creating a table (or when
+    something merely opened the path): a new store, not "not an MLflow database"."""
+    db = project / "empty.db"
+    db.touch()
+    store = MlflowStateStore.open(f"sqlite:///{db}", project / "artifacts")
+    assert store.read([FP_A]) == State()
+    assert store.fail_interrupted_runs() == []
+    record(store, new_run())
+    assert len(store.read([FP_A]).heads) == 1
+
+
+def test_a_sqlite_uri_into_a_missing_directory_is_refused_not_an_empty_store(
+    project: Path,
+) -> None:
+    """Issue 12 item 13: a mistyped directory read as an empty store re-ran everything."""
     deeper = MlflowStateStore.open(f"sqlite:///{project / 'no' / 'such' / 'dir' / 'm.db'}", None)
-    assert deeper.read([]) == State()
+    for attempt in (lambda: deeper.read([]), lambda: deeper.start_run(new_run())):
+        with pytest.raises(StateError, match="directory that does not exist") as caught:
+            attempt()
+        assert caught.value.hint and "tracking_uri" in caught.value.hint
     assert list(project.iterdir()) == []
 
 
@@ -344,7 +395,9 @@ def test_the_first_write_creates_the_store_quietly(tmp_path: Path) -> None:
         from tests.test_mlflow_store import new_run
         root = Path({str(tmp_path)!r})
         store = MlflowStateStore.open(
-            f"sqlite:///{{root}}/.evalhub/mlflow.db", root / ".evalhub" / "artifacts"
+            f"sqlite:///{{root}}/.evalhub/mlflow.db",
+            root / ".evalhub" / "artifacts",
+            create_directory=True,
         )
         assert store.read(["a" * 64]).heads == ()
         assert not (root / ".evalhub").exists()

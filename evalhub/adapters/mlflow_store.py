@@ -36,22 +36,38 @@ if TYPE_CHECKING:
     from mlflow import MlflowClient
 
 PARENT_RUN = "mlflow.parentRunId"
+INTERRUPTED = "interrupted: the apply that ran it stopped before recording a result"
 FINAL_STATUS = {"succeeded": "FINISHED", "failed": "FAILED"}
 
 
 class Reader(Protocol):
     def read(self, fingerprints: Collection[str]) -> State: ...
 
+    def running(self) -> list[str]: ...
+
 
 class MlflowStateStore:
     """Runs in any MLflow tracking store. `uri` is credential-free (it appears in messages)."""
 
-    def __init__(self, tracking_uri: str, artifact_root: Path | None) -> None:
+    def __init__(
+        self,
+        tracking_uri: str,
+        artifact_root: Path | None,
+        *,
+        shown: str | None = None,
+        create_directory: bool = False,
+    ) -> None:
         self._tracking_uri = tracking_uri
-        self.uri = boundary.redact(tracking_uri)
+        # What messages and records name: the URI as configured (relative for the embedded
+        # store), never the absolute path this machine connects through, never credentials.
+        self.uri = boundary.redact(shown or tracking_uri)
+        self.identity = boundary.identity(tracking_uri)
+        self._create_directory = create_directory
         # Server-less stores need an artifact location, or MLflow writes to ./mlruns; a server
         # decides its own (its --default-artifact-root), so the local root is not sent to it.
+        # A SQLite store keeps them beside its file (adapters/mlflow/artifacts.py).
         self._artifact_root = artifact_root if boundary.is_sql(tracking_uri) else None
+        self._sqlite = boundary.scheme(tracking_uri) == "sqlite"
         self._client_instance: MlflowClient | None = None
         self._reader_instance: Reader | None = None
         self._experiments: dict[str, str] = {}
@@ -60,9 +76,19 @@ class MlflowStateStore:
         self._lock = threading.Lock()
 
     @classmethod
-    def open(cls, uri: str, artifact_root: Path | None) -> MlflowStateStore:
-        """A store over `uri`. Nothing is created or contacted until the first read or write."""
-        return cls(uri, artifact_root)
+    def open(
+        cls,
+        uri: str,
+        artifact_root: Path | None,
+        *,
+        shown: str | None = None,
+        create_directory: bool = False,
+    ) -> MlflowStateStore:
+        """A store over `uri`. Nothing is created or contacted until the first read or write.
+        `shown`: the URI as configured, for messages and records (default: `uri`).
+        `create_directory`: create a SQLite file's missing directory (the embedded default
+        only: elsewhere a missing directory is a mistyped URI, not an empty store)."""
+        return cls(uri, artifact_root, shown=shown, create_directory=create_directory)
 
     # -- reading -------------------------------------------------------------------------------
 
@@ -84,6 +110,7 @@ class MlflowStateStore:
         return SearchReader(self._tracking_uri, self._client_unlocked())
 
     def read(self, fingerprints: Collection[str]) -> State:
+        self._check_directory()
         state = self.reader.read(fingerprints)
         self._remember(state)
         return state
@@ -96,6 +123,23 @@ class MlflowStateStore:
             self._heads = heads
 
     # -- writing -------------------------------------------------------------------------------
+
+    def fail_interrupted_runs(self) -> list[str]:
+        """Mark evalhub's runs MLflow still holds as running (their apply was killed) as failed:
+        MLflow status KILLED, with the reason in the error tag. Only under the apply lock, which
+        guarantees that no live apply of this store owns them."""
+        self._check_directory()
+        found = self.reader.running()
+        if not found:
+            return []
+        client = self._client()
+        final = {records.STATUS: "failed", records.ERROR: INTERRUPTED}
+        with boundary.translated(self._tracking_uri, "mark interrupted runs in"):
+            for run_id in found:
+                for key, value in final.items():
+                    client.set_tag(run_id, key, value)
+                client.set_terminated(run_id, "KILLED")
+        return found
 
     def start_run(self, run: NewRun) -> str:
         tags = values.tags(run.all_tags())
@@ -185,13 +229,13 @@ class MlflowStateStore:
         return self._client_instance
 
     def _prepare_sqlite(self) -> None:
-        """Before MLflow opens a SQLite file for writing: create its directory, and refuse a
-        file that is not an MLflow store (MLflow would add its tables to any SQLite file)."""
-        if boundary.scheme(self._tracking_uri) != "sqlite":
-            return
-        path = boundary.sqlite_path(self._tracking_uri)
+        """Before MLflow opens a SQLite file for writing: create its directory (embedded store
+        only), and refuse a file that is not an MLflow store (MLflow would add its tables to
+        any SQLite file)."""
+        path = self._sqlite_file()
         if path is None:
             return
+        self._check_directory()
         if path.exists() and path.stat().st_size > 0:
             from evalhub.adapters.mlflow.sql_reader import SqlReader
 
@@ -199,6 +243,22 @@ class MlflowStateStore:
             return
         with boundary.translated(self._tracking_uri, "create"):
             path.parent.mkdir(parents=True, exist_ok=True)
+
+    def _sqlite_file(self) -> Path | None:
+        return boundary.sqlite_path(self._tracking_uri) if self._sqlite else None
+
+    def _check_directory(self) -> None:
+        """A SQLite URI into a missing directory is a mistake (a typo, an unmounted volume):
+        treating it as an empty store would re-run every evaluation. Only the embedded store
+        creates its directory."""
+        path = self._sqlite_file()
+        if path is None or self._create_directory or path.parent.is_dir():
+            return
+        raise StateError(
+            f"the tracking store {self.uri} is in a directory that does not exist ({path.parent})",
+            "fix tracking_uri (or MLFLOW_TRACKING_URI), or create the directory to start a new "
+            "store there",
+        )
 
     def _experiment_id(self, client: MlflowClient, name: str) -> str:
         with self._lock:
@@ -231,6 +291,8 @@ class MlflowStateStore:
         return experiment_id
 
     def _artifacts(self, experiment: str) -> str | None:
+        if self._sqlite:
+            return values.store_location(experiment)
         if self._artifact_root is None:
             return None
         return values.experiment_location(self._artifact_root, experiment)

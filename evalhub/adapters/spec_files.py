@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Collection
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from evalhub.adapters.files import digest_refs, find_spec_files
+from evalhub.adapters.files import digest_refs, file_digest, find_spec_files
 from evalhub.adapters.yaml_source import parse_documents, read_spec_file
 from evalhub.core.datasets import FileRef
 from evalhub.core.errors import Diagnostic
+from evalhub.core.resolve import adapter_code_key
 from evalhub.core.source import SourceDocument
 
 
@@ -125,3 +127,39 @@ class WorkingTreeSpecs:
             digests.update(found)
             problems.extend(missing)
         return digests, problems
+
+    def code_digests(self, adapters: Collection[str]) -> dict[str, str]:
+        """Digests of the code of bring-your-own adapters (`package.module:Class`) that live in
+        the repository, keyed by core.resolve.adapter_code_key. `evalhub run-unit` imports them
+        from the project root first, then the spec roots (adapters/frameworks.load_adapter):
+        the same search finds the files here. What is hashed: the module's file and the
+        `__init__.py` of each package above it (the code Python runs to import the class).
+        Sibling modules it imports are not: name them in a benchmark's `files`. An adapter
+        that is not found under the repository is an installed package; its version and
+        requirements are its identity."""
+        search = [self.repo_root, *self.roots]
+        digests: dict[str, str] = {}
+        for adapter in sorted(set(adapters)):
+            for path in adapter_files(search, adapter.partition(":")[0], self.repo_root):
+                relative = path.relative_to(self.repo_root.resolve()).as_posix()
+                digests[adapter_code_key(adapter, relative)] = file_digest(path)
+        return digests
+
+
+def adapter_files(search: list[Path], module: str, repo_root: Path) -> list[Path]:
+    """The files of `module` (dotted) under the first search root that holds it: its package
+    `__init__.py` files from the top down, then the module itself; only files whose real
+    path is inside the repository."""
+    parts = module.split(".")
+    repo = repo_root.resolve()
+    for root in search:
+        base = root.joinpath(*parts)
+        found = next(
+            (c for c in (base.with_suffix(".py"), base / "__init__.py") if c.is_file()), None
+        )
+        if found is None:
+            continue
+        packages = [root.joinpath(*parts[:i], "__init__.py") for i in range(1, len(parts))]
+        files = [p.resolve() for p in [*packages, found] if p.is_file()]
+        return [p for p in dict.fromkeys(files) if repo in p.parents]
+    return []

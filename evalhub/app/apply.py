@@ -105,7 +105,8 @@ def apply(
     publishing = options.publish and has_signing_key(project)
     # A wrong registry setting fails before any work.
     publisher = check_publish_settings(project, publisher) if publishing else None
-    with apply_lock(project, store.uri, options.waiting):
+    with apply_lock(project, store.identity, options.waiting):
+        store.fail_interrupted_runs()  # left running by a killed apply: none is live now
         current = _current_plan(project, options, store, publisher)
         report = ApplyReport(current.plan)
         if not any(a.action in RUNNABLE for a in current.plan.actions):

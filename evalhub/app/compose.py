@@ -104,11 +104,15 @@ __all__ = [
 # -- state and execution ---------------------------------------------------------------------
 
 
-def mlflow_state_store(uri: str, artifacts: Path) -> StateStore:
-    """The MLflow store at `uri` (artifacts of new experiments under `artifacts`)."""
+def mlflow_state_store(
+    uri: str, artifacts: Path, *, shown: str | None = None, create_directory: bool = False
+) -> StateStore:
+    """The MLflow store at `uri` (artifacts of new experiments under `artifacts`); `shown` is
+    the URI as configured, for messages and records; `create_directory` only for the embedded
+    default (elsewhere a missing directory is a mistyped URI, not an empty store)."""
     from evalhub.adapters.mlflow_store import MlflowStateStore
 
-    return MlflowStateStore.open(uri, artifacts)
+    return MlflowStateStore.open(uri, artifacts, shown=shown, create_directory=create_directory)
 
 
 def local_executor(concurrency: int, protected: Collection[str] = WELL_KNOWN) -> Executor:

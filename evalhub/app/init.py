@@ -7,6 +7,7 @@ from importlib import resources
 from importlib.abc import Traversable
 from pathlib import Path
 
+from evalhub.core.errors import ConfigError
 from evalhub.core.project import STATE_DIR
 
 GITIGNORE_LINE = f"{STATE_DIR}/"
@@ -30,7 +31,21 @@ def _walk(node: Traversable, prefix: Path) -> list[tuple[Path, Traversable]]:
 
 def init_project(directory: Path) -> InitResult:
     result = InitResult()
-    directory.mkdir(parents=True, exist_ok=True)
+    try:
+        directory.mkdir(parents=True, exist_ok=True)
+        _write_templates(directory, result)
+        _ignore_state(directory, result)
+    except (OSError, UnicodeDecodeError) as exc:
+        where = getattr(exc, "filename", None) or directory
+        why = getattr(exc, "strerror", None) or str(exc)
+        raise ConfigError(
+            f"cannot initialise a project in {directory}: {where}: {why}",
+            "choose a directory evalhub can create and write to",
+        ) from None
+    return result
+
+
+def _write_templates(directory: Path, result: InitResult) -> None:
     template = resources.files("evalhub") / "templates" / "init"
     for relative, source in _walk(template, Path()):
         target = directory / relative
@@ -40,6 +55,9 @@ def init_project(directory: Path) -> InitResult:
         target.parent.mkdir(parents=True, exist_ok=True)
         target.write_bytes(source.read_bytes())
         result.written.append(target)
+
+
+def _ignore_state(directory: Path, result: InitResult) -> None:
     gitignore = directory / ".gitignore"
     lines = gitignore.read_text(encoding="utf-8").splitlines() if gitignore.exists() else []
     if GITIGNORE_LINE not in lines and STATE_DIR not in lines:
@@ -48,4 +66,3 @@ def init_project(directory: Path) -> InitResult:
             handle.write(f"{prefix}# evalhub's local state: MLflow store, OCI layout, keys\n")
             handle.write(GITIGNORE_LINE + "\n")
         result.written.append(gitignore)
-    return result

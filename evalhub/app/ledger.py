@@ -89,9 +89,16 @@ def write_entry(project: Project, entry: LedgerEntry) -> str:
     relative = ledger_path(project.config.ledger.dir, entry.evaluation)
     target = project.root / relative
     text = render(entry).encode("utf-8")
-    if not (target.is_file() and target.read_bytes() == text):
-        target.parent.mkdir(parents=True, exist_ok=True)
-        write_atomic(target, text)
+    try:
+        if not (target.is_file() and target.read_bytes() == text):
+            target.parent.mkdir(parents=True, exist_ok=True)
+            write_atomic(target, text)
+    except OSError as exc:  # a directory where the file belongs, a file where the directory
+        raise LedgerError(
+            f"cannot write the ledger file {relative}: {exc.strerror or exc}",
+            f"{relative} must be a file inside a directory ({project.config.ledger.dir}); move "
+            "what is in the way, then apply again: the recorded unit results are reused",
+        ) from None
     return relative
 
 

@@ -97,14 +97,28 @@ def _unpublished(project: Project, state: State, publisher: Publisher | None) ->
 
 
 def save_plan(result: ProjectPlan, path: Path) -> None:
-    path.write_text(result.saved().model_dump_json(indent=2) + "\n", encoding="utf-8")
+    try:
+        path.write_text(result.saved().model_dump_json(indent=2) + "\n", encoding="utf-8")
+    except OSError as exc:
+        raise ConfigError(
+            f"cannot write the plan to {path}: {exc.strerror or exc}",
+            "--out names a file in an existing, writable directory",
+        ) from None
 
 
 def load_saved_plan(path: Path) -> SavedPlan:
     try:
         return SavedPlan.model_validate(json.loads(path.read_text(encoding="utf-8")))
     except OSError as exc:
-        raise ConfigError(f"cannot read plan {path}: {exc.strerror}") from None
+        raise ConfigError(
+            f"cannot read plan {path}: {exc.strerror or exc}",
+            "pass the file `evalhub plan --out` wrote",
+        ) from None
+    except RecursionError:  # JSON nested thousands deep: no plan looks like that
+        raise ConfigError(
+            f"{path} is not a plan saved by `evalhub plan --out`: it is nested too deeply",
+            "make a new one with `evalhub plan --out PLAN.json`",
+        ) from None
     except (ValueError, ValidationError) as exc:
         raise ConfigError(
             f"{path} is not a plan saved by `evalhub plan --out`: {str(exc).splitlines()[0]}",

@@ -38,8 +38,16 @@ class Project:
 
 def find_root(start: Path) -> Path | None:
     for directory in (start, *start.parents):
-        if (directory / PROJECT_FILE).is_file():
+        candidate = directory / PROJECT_FILE
+        if candidate.is_file():
             return directory
+        if candidate.exists() or candidate.is_symlink():
+            # A directory (or a dangling link) where the settings belong: skipping it would
+            # run with the defaults, or with a parent project's settings, without a word.
+            raise ConfigError(
+                f"{display(candidate)} is not a file",
+                f"{PROJECT_FILE} holds the project's settings as YAML; replace it with a file",
+            )
     return None
 
 

@@ -37,6 +37,7 @@ class RedactingStore:
         self.store = store
         self.redactor = redactor
         self.uri = store.uri
+        self.identity = store.identity
 
     def read(self, fingerprints: Collection[str]) -> State:
         return self.store.read(fingerprints)
@@ -53,6 +54,9 @@ class RedactingStore:
             artifacts={k: self.redactor.bytes(v) for k, v in outcome.artifacts.items()},
         )
         self.store.finish_run(run_id, clean)
+
+    def fail_interrupted_runs(self) -> list[str]:
+        return self.store.fail_interrupted_runs()
 
 
 def redacting(

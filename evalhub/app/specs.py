@@ -26,6 +26,8 @@ def load_specs(project: Project, source: SpecSource) -> Loaded:
     validation = validate_documents(documents, project.trusted_key_names(), complete=not problems)
     refs, escaping = file_refs(validation.specs)
     digests, missing = source.digests(refs)
+    custom = {p.spec.spec.adapter for p in validation.specs.providers.values()}
+    digests.update(source.code_digests({a for a in custom if ":" in a}))
     validation.diagnostics = sorted([*problems, *validation.diagnostics, *escaping, *missing])
     return Loaded(validation, digests)
 

@@ -7,6 +7,7 @@ import sys
 from types import TracebackType
 
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from evalhub.core.job import JobResults, JobSpec, JobStatusUpdate
@@ -59,9 +60,10 @@ class ApplyDisplay:
         if result.status == "succeeded":
             score = f"score {result.score:.3f}" if result.score is not None else "done"
             self.console.print(
-                f"  [green]✓[/] {job.unit}  {score}  ({result.duration_seconds:.1f} s)"
+                f"  [green]✓[/] {escape(job.unit)}  {score}  ({result.duration_seconds:.1f} s)"
             )
         else:
             self.failed += 1
-            self.console.print(f"  [red]✗[/] {job.unit}  {result.error}")
+            # Names and errors are outside text: "[/x]" in one must print, not parse as markup.
+            self.console.print(f"  [red]✗[/] {escape(job.unit)}  {escape(str(result.error))}")
         self._refresh()

@@ -42,20 +42,29 @@ def model_identity(model: ResolvedModel) -> dict[str, Any]:
     }
 
 
+def provider_identity(unit: ResolvedUnit) -> dict[str, Any]:
+    provider = unit.provider
+    identity: dict[str, Any] = {
+        "adapter": provider.adapter,
+        "version": provider.version,
+        # pip resolves requirements as a set: their order is formatting.
+        "requirements": sorted(provider.requirements),
+        "image": provider.image,
+        "config": provider.config,
+    }
+    # A bring-your-own adapter in the repository: its code decides its results as much as its
+    # name does. Present only then, so built-in providers keep their identities (golden tests).
+    if provider.code:
+        identity["code"] = provider.code
+    return identity
+
+
 def unit_identity(unit: ResolvedUnit) -> dict[str, Any]:
     """Everything that can change a unit's raw results, and nothing else."""
-    provider = unit.provider
     return {
         "fingerprint_version": FINGERPRINT_VERSION,
         "model": model_identity(unit.model),
-        "provider": {
-            "adapter": provider.adapter,
-            "version": provider.version,
-            # pip resolves requirements as a set: their order is formatting.
-            "requirements": sorted(provider.requirements),
-            "image": provider.image,
-            "config": provider.config,
-        },
+        "provider": provider_identity(unit),
         "benchmark": unit.benchmark,
         "params": unit.params,
         "files": unit.files,

@@ -2,15 +2,33 @@
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Annotated, Literal
 
-from pydantic import Field, ValidationError, field_validator
+from pydantic import AfterValidator, Field, ValidationError, field_validator
 from pydantic_core import InitErrorDetails, PydanticCustomError
 
 from evalhub.core.spec.base import EnvVarName, Name, Strict
 
 PROJECT_FILE = "evalhub.yaml"
 STATE_DIR = ".evalhub"
+
+
+def inside_repository(path: str) -> bool:
+    """Whether a relative path written in evalhub.yaml stays inside the repository: not
+    absolute (POSIX or Windows), no `..` step."""
+    parts = path.replace("\\", "/").split("/")
+    return not (path.startswith("/") or ".." in parts or (len(path) > 1 and path[1] == ":"))
+
+
+def _inside(path: str) -> str:
+    # Specs are the project's: reading /etc or a sibling checkout would plan (and sign)
+    # documents nobody reviews in this repository.
+    if not inside_repository(path):
+        raise ValueError("must be a path inside the repository (relative, no '..')")
+    return path
+
+
+RepositoryPath = Annotated[str, AfterValidator(_inside)]
 
 
 class TrustedKey(Strict):
@@ -84,8 +102,7 @@ class Ledger(Strict):
     @field_validator("dir")
     @classmethod
     def _inside_the_repository(cls, value: str) -> str:
-        parts = value.replace("\\", "/").split("/")
-        if value.startswith("/") or ".." in parts or (len(value) > 1 and value[1] == ":"):
+        if not inside_repository(value):
             raise ValueError("the ledger directory must be a path inside the repository")
         return value
 
@@ -140,7 +157,7 @@ class Executors(Strict):
 class ProjectConfig(Strict):
     """evalhub.yaml at the repository root. Runtime settings only: never part of identity."""
 
-    specs: list[str] = Field(
+    specs: list[RepositoryPath] = Field(
         default_factory=lambda: ["evals"],
         min_length=1,
         description="Directories (or files) holding spec documents, relative to the repo root.",

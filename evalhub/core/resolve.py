@@ -11,6 +11,21 @@ from evalhub.core.resolved import ResolvedEvaluation, ResolvedModel, ResolvedPro
 from evalhub.core.spec import BenchmarkRef, Model
 from evalhub.core.specset import Located, SpecSet
 
+# The digests of a bring-your-own adapter's code travel in the same mapping as the files specs
+# name, under keys no spec path can take (a normalised spec path never starts with "/").
+ADAPTER_CODE = "/adapter-code/"
+
+
+def adapter_code_key(adapter: str, path: str) -> str:
+    """The digests key of a file of `adapter`'s code (`path` relative to the repository)."""
+    return f"{ADAPTER_CODE}{adapter} {path}"
+
+
+def adapter_code(digests: Mapping[str, str], adapter: str) -> dict[str, str]:
+    """Repository path -> digest of every file of `adapter`'s code that was hashed."""
+    prefix = adapter_code_key(adapter, "")
+    return {k.removeprefix(prefix): v for k, v in digests.items() if k.startswith(prefix)}
+
 
 def resolve_model(located: Located[Model]) -> ResolvedModel:
     spec = located.spec.spec
@@ -110,6 +125,7 @@ def _unit(
             image=provider.image,
             resources=provider.resources,
             config=dict(provider.config),
+            code=adapter_code(digests, provider.adapter),
         ),
         benchmark=entry.benchmark,
         params=params,

@@ -34,6 +34,11 @@ class ResolvedProvider(Strict):
     image: str | None
     resources: Resources
     config: dict[str, JsonValue]
+    code: dict[str, str] = Field(
+        default_factory=dict,
+        description="A bring-your-own adapter's files in the repository (path relative to the "
+        "repository root -> digest); empty for built-in adapters and installed packages.",
+    )
 
 
 class ResolvedUnit(Strict):

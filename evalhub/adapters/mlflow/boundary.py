@@ -9,6 +9,7 @@ from __future__ import annotations
 import gc
 import logging
 import os
+import posixpath
 import re
 import sqlite3
 import sys
@@ -84,12 +85,41 @@ def sqlite_path(uri: str) -> Path | None:
     return Path(path).absolute()
 
 
+def identity(uri: str) -> str:
+    """Which store a URI names, however it is spelled: what the apply lock is keyed by.
+    SQLite: the real path of the file (`./`, `..`, symbolic links and relative spellings of one
+    file are one store). Others: scheme, host and port (the scheme's default made explicit),
+    and the normalised path; never credentials, query or fragment."""
+    kind = scheme(uri)
+    if kind == "sqlite":
+        path = sqlite_path(uri)
+        return f"sqlite:{os.path.realpath(path) if path is not None else ':memory:'}"
+    parts = urlsplit(uri)
+    if not parts.netloc:
+        return f"{kind}:{os.path.normpath(parts.path) if parts.path else uri}"
+    try:
+        port = parts.port
+    except ValueError:
+        port = None
+    port = port or DEFAULT_PORTS.get(kind)
+    host = (parts.hostname or "").lower()
+    where = posixpath.normpath(unquote(parts.path)) if parts.path not in ("", "/") else ""
+    return f"{kind}://{host}{f':{port}' if port else ''}{where.rstrip('/')}"
+
+
+DEFAULT_PORTS = {"http": 80, "https": 443, "postgresql": 5432, "mysql": 3306, "mssql": 1433}
+
+
 def import_mlflow() -> None:
     """Import MLflow with evalhub's settings applied (idempotent)."""
     for name, value in ENVIRONMENT.items():
         os.environ.setdefault(name, value)
     with quiet():
         import mlflow  # noqa: F401  (configures its loggers on import)
+
+        from evalhub.adapters.mlflow import artifacts
+
+        artifacts.register()
     for name in QUIET_LOGGERS:
         if logging.getLogger(name).level < logging.WARNING:
             logging.getLogger(name).setLevel(logging.WARNING)
@@ -132,11 +162,28 @@ def hint_for(uri: str) -> str:
     if is_http(uri):
         return "is the tracking server running and reachable? check tracking_uri in evalhub.yaml"
     if scheme(uri) == "sqlite":
+        # Never advise moving the file aside: it holds every recorded result.
         return (
-            "check tracking_uri in evalhub.yaml; the file must be an MLflow tracking database "
-            "(move it aside to start with an empty store)"
+            "check tracking_uri in evalhub.yaml (or MLFLOW_TRACKING_URI): the file must be an "
+            "MLflow tracking database; keep the file, it holds every recorded result"
         )
     return "is the database reachable? check tracking_uri in evalhub.yaml"
+
+
+# MLflow's words when the store's alembic revision is not the one it expects: an older store,
+# or one a newer MLflow wrote (MLflow cannot tell the two apart).
+SCHEMA_MISMATCH = "out-of-date database schema"
+
+
+def schema_hint(uri: str) -> str:
+    from mlflow.version import VERSION
+
+    return (
+        f"the store's schema is not the one MLflow {VERSION} (evalhub's) expects: if a newer "
+        "MLflow wrote it, use evalhub with that MLflow version; if it is older, back the file up "
+        f"and run `mlflow db upgrade {redact(uri)}`. Keep the store: it holds every recorded "
+        "result"
+    )
 
 
 def _failures() -> tuple[type[BaseException], ...]:
@@ -167,6 +214,8 @@ def translated(uri: str, doing: str) -> Iterator[None]:
         raise
     except _failures() as exc:
         hint = hint_for(uri)
+        if SCHEMA_MISMATCH in str(exc):
+            hint = schema_hint(uri)
         if isinstance(exc, ImportError):
             hint = f"install the driver the URI names (e.g. psycopg2-binary for postgresql); {hint}"
         raise StateError(f"cannot {doing} {shown}: {describe(exc)}", hint) from exc

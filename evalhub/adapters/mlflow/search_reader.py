@@ -109,3 +109,12 @@ class SearchReader:
             with ThreadPoolExecutor(THREADS, thread_name_prefix="evalhub-mlflow") as pool:
                 found = [r for runs in pool.map(runs_of, todo) for r in runs]
         return make_state(heads, recorded_runs(found))
+
+    def running(self) -> list[str]:
+        """The ids of evalhub's runs MLflow still holds as running."""
+        with translated(self.uri, "read runs from"):
+            experiments = active_experiments(self.client)
+            if not experiments:
+                return []
+            found = search(self.client, experiments, "attributes.status = 'RUNNING'")
+            return [r.info.run_id for r in found if records.KIND in r.data.tags]

@@ -81,8 +81,13 @@ class SqlReader:
         with translated(uri, "open"):
             self.engine = _engine(uri, self.path)
 
+    def _absent(self) -> bool:
+        """No store yet: no file, or an empty one (what SQLite leaves when the first writer
+        was stopped before creating a table; MLflow creates its tables in it)."""
+        return self.path is not None and (not self.path.exists() or self.path.stat().st_size == 0)
+
     def read(self, fingerprints: Collection[str]) -> State:
-        if self.path is not None and not self.path.exists():
+        if self._absent():
             return State()  # nothing recorded yet; the first write creates the store
         with translated(self.uri, "read runs from"), gc_paused(), self.engine.connect() as conn:
             self._check_schema(conn)
@@ -90,9 +95,27 @@ class SqlReader:
             runs = recorded_runs(_runs_of(conn, pending(fingerprints, heads)))
         return make_state(heads, runs)
 
+    def running(self) -> list[str]:
+        """The ids of evalhub's active runs MLflow still holds as running."""
+        if self._absent():
+            return []
+        kind = TAGS.alias("kind")
+        query = (
+            select(RUNS.c.run_uuid)
+            .select_from(RUNS.join(kind, kind.c.run_uuid == RUNS.c.run_uuid))
+            .where(
+                kind.c.key == records.KIND,
+                RUNS.c.status == "RUNNING",
+                RUNS.c.lifecycle_stage == "active",
+            )
+        )
+        with translated(self.uri, "read runs from"), self.engine.connect() as conn:
+            self._check_schema(conn)
+            return sorted(str(row[0]) for row in conn.execute(query).all())
+
     def check(self) -> None:
         """Raise a StateError unless the store holds MLflow's tables (an absent file passes)."""
-        if self.path is not None and not self.path.exists():
+        if self._absent():
             return
         with translated(self.uri, "read"), self.engine.connect() as conn:
             self._check_schema(conn)
@@ -230,6 +253,24 @@ def _chunks(values: list[str], size: int) -> Iterable[list[str]]:
         yield values[start : start + size]
 
 
+def recover_journal(path: Path) -> None:
+    """Roll back what a writer killed mid-transaction left in the file's rollback journal.
+
+    A read-only connection cannot: SQLite refuses it with "attempt to write a readonly
+    database" (SQLITE_READONLY_ROLLBACK) until some read-write connection has read the file,
+    which rolls the hot journal back, restoring the last committed state. A journal that a
+    live writer still holds is not hot (its lock says so) and is left alone by SQLite itself.
+    """
+    journal = path.with_name(path.name + "-journal")
+    if not journal.exists() or journal.stat().st_size == 0:
+        return
+    conn = sqlite3.connect(f"file:{quote(str(path))}?mode=rw", uri=True)
+    try:
+        conn.execute("SELECT count(*) FROM sqlite_master").fetchall()
+    finally:
+        conn.close()
+
+
 def _engine(uri: str, path: Path | None) -> Engine:
     if path is None:
         # A database server: evalhub only ever SELECTs. Missing drivers surface as ImportError.
@@ -237,6 +278,7 @@ def _engine(uri: str, path: Path | None) -> Engine:
     target = f"file:{quote(str(path))}?mode=ro"
 
     def connect() -> sqlite3.Connection:
+        recover_journal(path)
         conn = sqlite3.connect(target, uri=True, check_same_thread=False)
         # Reading pages through a memory map instead of copying them into SQLite's cache
         # makes the passes over the tags table ~40% faster (a setting of this connection only).

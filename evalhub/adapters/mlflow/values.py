@@ -35,12 +35,28 @@ def run_name(run: NewRun) -> str:
     return f"{base}-{run.fingerprint[:12]}"
 
 
-def experiment_location(artifact_root: Path, experiment: str) -> str:
-    """Where a server-less store keeps an experiment's artifacts (a file URI under the root).
-    The experiment's name, made path-safe, plus a digest so "a/b" and "a_b" stay apart."""
+def experiment_folder(experiment: str) -> str:
+    """The folder of an experiment's artifacts: its name, made path-safe, plus a digest so
+    "a/b" and "a_b" stay apart."""
     slug = "".join(c if c.isalnum() or c in "-_." else "_" for c in experiment)
     digest = hashlib.sha256(experiment.encode()).hexdigest()[:8]
-    return (artifact_root.absolute() / f"{slug}-{digest}").as_uri()
+    return f"{slug}-{digest}"
+
+
+# Artifact locations of a SQLite store's experiments, relative to the store's directory
+# (resolved by adapters/mlflow/artifacts.py).
+STORE_SCHEME = "evalhub-store"
+STORE_FOLDER = "artifacts"
+
+
+def store_location(experiment: str) -> str:
+    """Where a SQLite store keeps an experiment's artifacts, relative to the store's file."""
+    return f"{STORE_SCHEME}:{STORE_FOLDER}/{experiment_folder(experiment)}"
+
+
+def experiment_location(artifact_root: Path, experiment: str) -> str:
+    """Where a server-less store keeps an experiment's artifacts (a file URI under the root)."""
+    return (artifact_root.absolute() / experiment_folder(experiment)).as_uri()
 
 
 def key(name: str) -> str | None:
