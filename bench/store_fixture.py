@@ -11,8 +11,9 @@ computed by evalhub from the resolved specs. The state it describes, per evaluat
 
 Writing 100,000 runs through MLflow's API takes hours (~0.2 s a run here), so `write_bulk`
 inserts the rows into MLflow's tables with sqlite3 executemany, after MLflow created the schema.
-`write_api` writes the same runs through MlflowStateStore; tests/test_store_fixture.py checks
-that both writers leave what the adapter reads identically, so the bulk writer cannot drift.
+`write_api` writes the same runs through MlflowStateStore;
+tests/adapters/test_store_fixture.py checks that both writers leave what the adapter reads
+identically, so the bulk writer cannot drift.
 
 Built stores are cached under bench/.cache/<key>/ (key: the parameters, FINGERPRINT_VERSION,
 the MLflow version and GENERATOR_VERSION), built in a temporary directory and moved into place.

@@ -1,6 +1,6 @@
 """A small scripted OpenAI-compatible server for fast tests of error paths.
 
-The end-to-end tests use the real model (tests/test_e2e_model.py); this one answers in
+The end-to-end tests use the real model (tests/integration/test_e2e_model.py); this one answers in
 microseconds and can fail on purpose: a status code, junk, a stall.
 """
 

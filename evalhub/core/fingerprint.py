@@ -6,7 +6,8 @@ here, field by field; runtime settings (executor, concurrency, timeouts, experim
 descriptions) are left out on purpose, so the same spec run anywhere has the same identity.
 
 FINGERPRINT_VERSION is part of every identity. Changing what goes in is a deliberate, versioned
-change with golden tests (tests/test_fingerprint_golden.py), never a silent re-run of everything.
+change with golden tests (tests/core/test_fingerprint_golden.py), never a silent re-run of
+everything.
 """
 
 from __future__ import annotations

@@ -230,7 +230,7 @@ def secrets_by_step(workflow: dict[str, Any]) -> dict[str, set[str]]:
 def test_signing_key_never_reaches_a_unit_process_in_the_main_workflow() -> None:
     """The signing key, the registry and MLflow credentials and the write token are given only
     to the steps that use them; none reaches a step that installs or runs third-party code
-    except Apply, whose units get an allow-listed environment (tests/test_unit_secrets.py)."""
+    except Apply, whose units get an allow-listed environment (tests/app/test_unit_secrets.py)."""
     workflow = load(MAIN_WORKFLOW)
     job = workflow["jobs"]["apply"]
     # the job-wide environment holds only the tracking URI (the cache steps test it)

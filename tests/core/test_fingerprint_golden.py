@@ -12,8 +12,8 @@ from __future__ import annotations
 import json
 
 from evalhub.core.fingerprint import FINGERPRINT_VERSION
+from tests.core.test_fingerprint import BASELINE
 from tests.golden.update import GOLDEN, current
-from tests.test_fingerprint import BASELINE
 
 
 def test_fingerprint_version_is_pinned() -> None:

@@ -35,7 +35,7 @@ from tests.specs import (
     seen,
 )
 
-DATA = Path(__file__).parent / "data" / "ragas"
+DATA = Path(__file__).parent.parent / "data" / "ragas"
 DIGEST = "sha256:" + "1" * 64
 ROWS = [
     {
@@ -422,7 +422,7 @@ def test_parse_real_output() -> None:
 
 
 def test_parse_real_output_of_a_judge_that_could_grade() -> None:
-    """From `evalhub apply` on the real model (tests/test_framework_ragas.py): SmolLM2 rated
+    """From `evalhub apply` on the real model (tests/integration/test_framework_ragas.py): SmolLM2 rated
     both answers' groundedness, but listed no claims for faithfulness."""
     config = json.loads((DATA / "judged_config.json").read_text())
     data = json.loads((DATA / "judged_output.json").read_text())

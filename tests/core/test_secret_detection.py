@@ -13,7 +13,7 @@ import pytest
 from evalhub.core.diagnose import credential_in
 from tests.conftest import run_cli
 
-BASELINE = Path(__file__).parent / "bad_specs" / "_baseline"
+BASELINE = Path(__file__).parent.parent / "bad_specs" / "_baseline"
 PROVIDER = "evals/providers/builtin.yaml"
 MODEL = "evals/models/assistant.yaml"
 

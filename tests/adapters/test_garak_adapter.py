@@ -27,7 +27,7 @@ from evalhub.core.errors import UnitError
 from evalhub.core.job import JobResults, JobSpec
 from tests.specs import StatusRecorder, fake_environment, framework_job, seen, set_mode
 
-DATA = Path(__file__).parent / "data" / "garak"
+DATA = Path(__file__).parent.parent / "data" / "garak"
 
 MODEL = """
 apiVersion: evalhub.dev/v1

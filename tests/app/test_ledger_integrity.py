@@ -14,10 +14,8 @@ import pytest
 from jsonschema import Draft202012Validator, ValidationError
 
 from evalhub.core.ledger import parse
-from tests.conftest import run_cli
-from tests.project import make_project
-from tests.test_apply import answer
-from tests.test_gitops import (
+from tests.app.test_apply import answer
+from tests.app.test_gitops import (
     POLICY,
     applied,
     audit,
@@ -30,9 +28,11 @@ from tests.test_gitops import (
     new_repo,
     trust_failures,
 )
-from tests.test_gitops import endpoint as endpoint  # a fixture
-from tests.test_gitops import environment as environment  # a fixture
-from tests.test_ledger import EMAIL, SCHEMA, entry_data, head, init_repo
+from tests.app.test_gitops import endpoint as endpoint  # a fixture
+from tests.app.test_gitops import environment as environment  # a fixture
+from tests.app.test_ledger import EMAIL, SCHEMA, entry_data, head, init_repo
+from tests.conftest import run_cli
+from tests.project import make_project
 
 
 def duplicated(data: dict[str, Any], score: float) -> dict[str, Any]:

@@ -1,5 +1,5 @@
 """What evalhub records, built from plain values (core/records.py, core/runs.py): no store,
-no fixtures. The recorder only decides when these are written (tests/test_apply_inprocess.py)."""
+no fixtures. The recorder only decides when these are written (tests/app/test_apply_inprocess.py)."""
 
 from __future__ import annotations
 

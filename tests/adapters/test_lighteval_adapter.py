@@ -25,7 +25,7 @@ from evalhub.core.errors import UnitError
 from evalhub.core.job import JobResults, JobSpec
 from tests.specs import StatusRecorder, fake_environment, framework_job, seen, set_mode
 
-DATA = Path(__file__).parent / "data" / "lighteval"
+DATA = Path(__file__).parent.parent / "data" / "lighteval"
 RESULTS = DATA / "results_2026-11-26T10-12-46.063033.json"
 DIGEST = "sha256:" + "1" * 64
 KEY = "test-key-for-lighteval-7f3a9c"

@@ -26,11 +26,11 @@ from evalhub.app.plan import make_project_plan
 from evalhub.app.project import Project, load_project
 from evalhub.core.errors import PublishError
 from evalhub.ports import Publisher, Signer, StateStore
+from tests.app.test_ledger import commits, git, init_repo
 from tests.conftest import run_cli
 from tests.fakes import FakePublisher, MemoryStateStore, NoEnvironments, ScriptedExecutor
 from tests.project import make_project
 from tests.registry import sample_result
-from tests.test_ledger import commits, git, init_repo
 
 DEAD_ENDPOINT = "http://127.0.0.1:9/v1"  # nothing listens: the endpoint facts fail at once
 POLICY = """apiVersion: evalhub.dev/v1

@@ -31,7 +31,7 @@ from ruamel.yaml import YAML
 
 from tests.conftest import Result
 
-CORPUS = Path(__file__).resolve().parent / "bad_specs"
+CORPUS = Path(__file__).resolve().parents[1] / "bad_specs"
 BASELINE = CORPUS / "_baseline"  # the valid specs every case is derived from
 FORMATS = ("text", "json")
 TIMEOUT = 60  # seconds per command; a bound against hangs, not a speed test

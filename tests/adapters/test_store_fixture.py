@@ -24,7 +24,7 @@ from evalhub.core.plan import make_plan
 from evalhub.core.render_plan import plan_json
 from evalhub.core.state import RecordedRun, State
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "bench"))
+sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "bench"))
 
 import store_fixture as sf
 

@@ -392,7 +392,7 @@ def test_the_first_write_creates_the_store_quietly(tmp_path: Path) -> None:
         from pathlib import Path
         from evalhub.adapters.mlflow_store import MlflowStateStore
         from evalhub.core.records import RunOutcome
-        from tests.test_mlflow_store import new_run
+        from tests.adapters.test_mlflow_store import new_run
         root = Path({str(tmp_path)!r})
         store = MlflowStateStore.open(
             f"sqlite:///{{root}}/.evalhub/mlflow.db",
@@ -407,7 +407,7 @@ def test_the_first_write_creates_the_store_quietly(tmp_path: Path) -> None:
         """
     )
     env = {k: v for k, v in os.environ.items() if not k.startswith("MLFLOW_")}
-    repo = Path(__file__).resolve().parent.parent
+    repo = Path(__file__).resolve().parents[2]
     proc = subprocess.run(
         [sys.executable, "-c", script],
         cwd=tmp_path,

@@ -42,7 +42,7 @@ from tests.specs import (
     set_mode,
 )
 
-DATA = Path(__file__).parent / "data" / "mteb"
+DATA = Path(__file__).parent.parent / "data" / "mteb"
 DIGEST = "sha256:" + "1" * 64
 
 PACKAGE_MODEL = PACKAGE_EMBEDDER

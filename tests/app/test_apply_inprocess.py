@@ -3,7 +3,7 @@
 core/records.py, rescore without the executor, retry of failed units only, an interrupted apply
 leaving nothing that looks done, and a unit result altered in the store never used.
 
-tests/test_apply.py tells the same stories end to end (CLI, real MLflow, run-unit processes)."""
+tests/app/test_apply.py tells the same stories end to end (CLI, real MLflow, run-unit processes)."""
 
 from __future__ import annotations
 

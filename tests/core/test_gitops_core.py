@@ -17,7 +17,7 @@ from evalhub.core.trust import (
     policy_loosenings,
     root_changes,
 )
-from tests.test_ledger import entry_data
+from tests.app.test_ledger import entry_data
 
 
 def entry(**changes: object) -> LedgerEntry:

@@ -21,10 +21,10 @@ from evalhub.core.ledger import (
     parse_trailers,
     render,
 )
+from tests.app.test_apply import answer
 from tests.conftest import REPO, run_cli
 from tests.fake_openai import Script, fake_openai
 from tests.project import make_project
-from tests.test_apply import answer
 
 SECRET = "sk-evalhub-test-" + "z" * 24
 EMAIL = "ledger@example.com"

@@ -25,7 +25,7 @@ from evalhub.core.errors import UnitError
 from evalhub.core.job import JobSpec
 from tests.specs import StatusRecorder, fake_environment, framework_job, gone, seen
 
-DATA = Path(__file__).parent / "data" / "guidellm"
+DATA = Path(__file__).parent.parent / "data" / "guidellm"
 
 MODEL = """
 apiVersion: evalhub.dev/v1

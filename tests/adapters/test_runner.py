@@ -18,7 +18,7 @@ from evalhub.adapters.frameworks import load_adapter, runner
 from evalhub.adapters.frameworks.runner import Driver, driver_environment, run_driver
 from evalhub.core.errors import UnitError
 from evalhub.core.job import JobSpec
-from tests import (
+from tests.adapters import (
     test_garak_adapter,
     test_guidellm_adapter,
     test_lighteval_adapter,

@@ -1,5 +1,5 @@
 """The planner: each action arises from the right edit, with the right reasons. Pure: the
-recorded state is plain data here; tests/test_plan_cli.py runs the same story on MLflow."""
+recorded state is plain data here; tests/cli/test_plan_cli.py runs the same story on MLflow."""
 
 from __future__ import annotations
 

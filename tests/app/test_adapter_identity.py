@@ -12,10 +12,10 @@ from evalhub.adapters.spec_files import adapter_files
 from evalhub.core.fingerprint import unit_identity
 from evalhub.core.resolve import adapter_code, adapter_code_key
 from tests.conftest import run_cli
+from tests.core.test_fingerprint import DIGESTS, prints, resolved
 from tests.fake_openai import Script, fake_openai
 from tests.project import make_project, unit_runs
 from tests.specs import BASE
-from tests.test_fingerprint import DIGESTS, prints, resolved
 
 PINNED = [
     "c51cb6ec9fa0fab7e51270954703d87b98a445e486b9b78f413f115c944fc54e",
@@ -104,7 +104,7 @@ def test_adapter_files_are_the_module_and_its_package_inits_inside_the_repositor
 
 
 def custom(*, code: str | None) -> list[str]:
-    """The in-memory specs of tests/test_fingerprint.py, the provider a custom adapter whose
+    """The in-memory specs of tests/core/test_fingerprint.py, the provider a custom adapter whose
     module file has digest `code` (None: not in the repository)."""
     digests = dict(DIGESTS)
     if code is not None:

@@ -23,7 +23,7 @@ from evalhub.adapters.mlflow.sql_reader import SqlReader
 from evalhub.adapters.mlflow_store import MlflowStateStore
 from evalhub.core import records
 from evalhub.core.errors import StateError
-from tests.test_mlflow_store import FP_A, FP_B, client, new_run, record
+from tests.adapters.test_mlflow_store import FP_A, FP_B, client, new_run, record
 
 pytestmark = pytest.mark.integration
 
