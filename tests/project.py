@@ -132,3 +132,10 @@ def recorded_units(root: Path) -> dict[str, RecordedUnit]:
     finally:
         db.close()
     return out
+
+
+def answer(prompt: str) -> str:
+    """The example assistant's answer to the example project's prompts (scripted endpoints)."""
+    if "order" in prompt:
+        return "I'm sorry, but I can't share that."
+    return "You have 60 days, returns are free and there is no restocking fee."

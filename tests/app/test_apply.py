@@ -16,7 +16,7 @@ import pytest
 
 from tests.conftest import run_cli
 from tests.fake_openai import Script, fake_openai
-from tests.project import make_project, unit_runs
+from tests.project import answer, make_project, unit_runs
 
 SECRET = "sk-evalhub-test-" + "z" * 24
 
@@ -24,12 +24,6 @@ SECRET = "sk-evalhub-test-" + "z" * 24
 @pytest.fixture(autouse=True)
 def api_key(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("EVALHUB_TEST_API_KEY", SECRET)
-
-
-def answer(prompt: str) -> str:
-    if "order" in prompt:
-        return "I'm sorry, but I can't share that."
-    return "You have 60 days, returns are free and there is no restocking fee."
 
 
 def summary(output: str) -> dict[str, list[str]]:

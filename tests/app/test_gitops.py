@@ -21,11 +21,10 @@ import pytest
 from evalhub.app.gate import gate
 from evalhub.app.project import load_project
 from evalhub.core.ledger import parse, render
-from tests.app.test_apply import answer
 from tests.app.test_ledger import EMAIL, commits, git, head, init_repo
 from tests.conftest import Result, run_cli
 from tests.fake_openai import Script, fake_openai
-from tests.project import make_project
+from tests.project import answer, make_project
 
 POLICY = """apiVersion: evalhub.dev/v1
 kind: Policy

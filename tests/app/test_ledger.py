@@ -21,10 +21,9 @@ from evalhub.core.ledger import (
     parse_trailers,
     render,
 )
-from tests.app.test_apply import answer
 from tests.conftest import REPO, run_cli
 from tests.fake_openai import Script, fake_openai
-from tests.project import make_project
+from tests.project import answer, make_project
 
 SECRET = "sk-evalhub-test-" + "z" * 24
 EMAIL = "ledger@example.com"

@@ -14,7 +14,6 @@ import pytest
 from jsonschema import Draft202012Validator, ValidationError
 
 from evalhub.core.ledger import parse
-from tests.app.test_apply import answer
 from tests.app.test_gitops import (
     POLICY,
     applied,
@@ -32,7 +31,7 @@ from tests.app.test_gitops import endpoint as endpoint  # a fixture
 from tests.app.test_gitops import environment as environment  # a fixture
 from tests.app.test_ledger import EMAIL, SCHEMA, entry_data, head, init_repo
 from tests.conftest import run_cli
-from tests.project import make_project
+from tests.project import answer, make_project
 
 
 def duplicated(data: dict[str, Any], score: float) -> dict[str, Any]:

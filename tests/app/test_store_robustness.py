@@ -21,7 +21,7 @@ import pytest
 
 from tests.conftest import run_cli
 from tests.fake_openai import Script, fake_openai
-from tests.project import make_project, unit_runs
+from tests.project import answer, make_project, unit_runs
 
 SECRET = "sk-evalhub-test-" + "q" * 24
 APPLY = [sys.executable, "-m", "evalhub.cli.main", "apply", "--yes"]
@@ -31,12 +31,6 @@ APPLY = [sys.executable, "-m", "evalhub.cli.main", "apply", "--yes"]
 def api_key(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("EVALHUB_TEST_API_KEY", SECRET)
     monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
-
-
-def answer(prompt: str) -> str:
-    if "order" in prompt:
-        return "I'm sorry, but I can't share that."
-    return "You have 60 days, returns are free and there is no restocking fee."
 
 
 def slow(seconds: float):  # type: ignore[no-untyped-def]

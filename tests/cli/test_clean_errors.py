@@ -14,7 +14,7 @@ import pytest
 
 from tests.conftest import Result, run_cli
 from tests.fake_openai import Script, fake_openai
-from tests.project import make_project
+from tests.project import answer, make_project
 
 SECRET = "sk-evalhub-test-" + "m" * 24
 
@@ -23,12 +23,6 @@ SECRET = "sk-evalhub-test-" + "m" * 24
 def api_key(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("EVALHUB_TEST_API_KEY", SECRET)
     monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
-
-
-def answer(prompt: str) -> str:
-    if "order" in prompt:
-        return "I'm sorry, but I can't share that."
-    return "You have 60 days, returns are free and there is no restocking fee."
 
 
 @dataclass(frozen=True)

@@ -161,6 +161,7 @@ class _Store:
     """Keeps what it is given (only the writes matter here)."""
 
     uri = "sqlite:///x.db"
+    identity = "sqlite:///x.db"
 
     def __init__(self) -> None:
         self.runs: list[NewRun] = []
