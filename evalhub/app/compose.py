@@ -49,6 +49,7 @@ from evalhub.ports import (
     EnvironmentStore,
     Executor,
     Keyring,
+    ModelImage,
     PublishedResult,
     Publisher,
     Signer,
@@ -83,6 +84,7 @@ __all__ = [
     "local_executor",
     "machine_facts",
     "mlflow_state_store",
+    "model_image",
     "packages",
     "parse_documents",
     "project_publisher",
@@ -167,8 +169,9 @@ def publisher(
     from evalhub.adapters.oci.references import parse_target
 
     parsed = parse_target(target or project.config.registry.target)
-    store = open_store(parsed, project.config.registry, project.root, insecure)
-    return OciPublisher(store, parsed)
+    settings, root = project.config.registry, project.root
+    store = open_store(parsed, settings, root, insecure)
+    return OciPublisher(store, parsed, lambda image: open_store(image, settings, root, insecure))
 
 
 def project_publisher(project: Project) -> Publisher:
@@ -192,6 +195,24 @@ def published_result(
     ref = parse_reference(reference, parse_target(project.config.registry.target))
     store = open_store(ref.target, project.config.registry, project.root, insecure)
     return OciResult(store, ref)
+
+
+def model_image(project: Project, reference: str, insecure: bool | None = None) -> ModelImage:
+    """The model image `reference` names (HOST[:PORT]/REPOSITORY[:TAG]@sha256:HEX, optionally
+    with oci://), in its registry, reached with the registry settings of evalhub.yaml."""
+    from evalhub.adapters.oci.publisher import model_image_reference, open_store
+    from evalhub.adapters.oci.verify import OciModelImage
+
+    text = reference.removeprefix("oci://")
+    if "@sha256:" not in text:
+        raise ConfigError(
+            f"{reference!r} is not pinned by a digest",
+            "name the image as HOST[:PORT]/REPOSITORY@sha256:HEX: results are attached to "
+            "a digest, and a tag can move",
+        )
+    ref = model_image_reference(text)
+    store = open_store(ref.target, project.config.registry, project.root, insecure)
+    return OciModelImage(store, ref)
 
 
 def default_layout(project: Project) -> str:

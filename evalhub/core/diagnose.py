@@ -265,6 +265,13 @@ class Diagnoser:
                 "this looks like a secret value, not the name of an environment variable",
                 SECRET_HINT,
             )
+        if field == "image" and isinstance(value, str) and "@sha256:" not in value:
+            return self.at(
+                path,
+                f"{describe(value)} is not pinned by a digest: a tag can be moved to other "
+                "bytes, so it cannot say which model was evaluated",
+                hint,
+            )
         if field == "adapter" and isinstance(value, str):
             from evalhub.core.spec.provider import BUILTIN_ADAPTERS
 

@@ -92,3 +92,29 @@ class Verification:
             "key": {"name": self.key.name, "id": self.key.key_id} if self.key else None,
             "checks": [{"name": c.name, "detail": c.detail} for c in self.passed],
         }
+
+
+@dataclass
+class ImageVerification:
+    """The verdict of `evalhub verify --model-image` on a model image: every evalhub result
+    attached to it, each verified; `reason` says why the image itself failed (not found,
+    re-tagged, nothing attached)."""
+
+    image: str
+    digest: str
+    reason: str | None = None
+    results: list[Verification] = field(default_factory=list)
+
+    @property
+    def verified(self) -> bool:
+        return self.reason is None and bool(self.results) and all(r.verified for r in self.results)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "version": VERIFICATION_VERSION,
+            "image": self.image,
+            "digest": self.digest,
+            "verified": self.verified,
+            "reason": self.reason,
+            "results": [r.as_dict() for r in self.results],
+        }

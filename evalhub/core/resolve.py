@@ -39,6 +39,7 @@ def resolve_model(located: Located[Model]) -> ResolvedModel:
         endpoint=spec.endpoint,
         local=local,
         revision=spec.revision,
+        image=spec.image,
         defaults=spec.defaults,
         tokenizer=spec.tokenizer,
     )
