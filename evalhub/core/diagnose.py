@@ -61,6 +61,8 @@ _RULE_HINTS = (
     ("give exactly one of `endpoint` or `local`", "a served model has `endpoint:`; a model the "
      "framework loads itself has `local:` — keep the one that applies"),
     ("give exactly one of", "keep one of the two fields and remove the other"),
+    ("give `revision`", "add `revision: v1` (any label of the model's version), or `image:` "
+     "with the model's OCI image pinned by digest (docs/model-images.md)"),
     ("scale.min", "make `min` lower than `max`"),
     ("an evaluation needs", "add `collection: name@version`, a `benchmarks:` list, or both"),
     ("the ledger directory must be", "write a path relative to the repository, e.g. results"),

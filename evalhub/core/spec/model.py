@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Annotated, Literal
 
 from pydantic import Field, model_validator
+from pydantic.json_schema import SkipJsonSchema
 
 from evalhub.core.spec.base import API_VERSION, EnvVarName, Metadata, Strict, hint
 
@@ -112,9 +113,9 @@ class ModelSpec(Strict):
     local: LocalModel | None = Field(
         default=None, description="A model the framework loads itself instead of an endpoint."
     )
-    revision: str | None = Field(
+    # Optional, but never an explicit null (`revision:` with nothing after it is a mistake).
+    revision: Annotated[str, Field(min_length=1)] | SkipJsonSchema[None] = Field(
         default=None,
-        min_length=1,
         description="The model's version or weights digest (e.g. sha256:…). Changing it re-runs "
         "every unit of the model: it is part of identity, unless `image` is given (then the "
         "image digest is the identity and `revision` is a label). Required without `image`.",
