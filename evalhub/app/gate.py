@@ -8,7 +8,7 @@ max_age.
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from evalhub.app import compose
@@ -35,6 +35,7 @@ from evalhub.core.gate import (
 from evalhub.core.ledger import LedgerEntry, ledger_path
 from evalhub.core.resolve import resolve
 from evalhub.core.resolved import ResolvedEvaluation
+from evalhub.core.result import ResultRecord
 from evalhub.core.spec import Policy
 from evalhub.core.spec.policy import accepts
 from evalhub.core.suggest import suggest
@@ -123,24 +124,28 @@ def _gate_row(
             else:
                 record = verification.record
         row.findings.append(finding)
-    if record is None:
-        row.findings.append(skipped("passing", "no verified result to judge"))
-    elif record.verdict == "pass":
-        aggregate = "none" if record.aggregate is None else f"{record.aggregate:.4f}"
-        row.findings.append(passed("passing", f"attested pass, aggregate {aggregate}"))
-    else:
-        row.findings.append(failed("passing", "attested fail: " + "; ".join(record.reasons)))
+    row.findings.append(_passing(record))
     row.findings.append(_regression(project, entry, repository))
-    if policy.spec.max_age is None:
-        row.findings.append(skipped("age", "the policy sets no max_age"))
-    else:
-        age, limit = age_of(entry, now), parse_duration(policy.spec.max_age)
-        row.findings.append(
-            failed("age", f"recorded {describe_age(age)} ago, older than {policy.spec.max_age}")
-            if age > limit
-            else passed("age", f"recorded {describe_age(age)} ago (max {policy.spec.max_age})")
-        )
+    row.findings.append(_age(policy, age_of(entry, now), "recorded"))
     return row
+
+
+def _passing(record: ResultRecord | None) -> Finding:
+    if record is None:
+        return skipped("passing", "no verified result to judge")
+    if record.verdict == "pass":
+        aggregate = "none" if record.aggregate is None else f"{record.aggregate:.4f}"
+        return passed("passing", f"attested pass, aggregate {aggregate}")
+    return failed("passing", "attested fail: " + "; ".join(record.reasons))
+
+
+def _age(policy: Policy, age: timedelta, what: str) -> Finding:
+    limit = policy.spec.max_age
+    if limit is None:
+        return skipped("age", "the policy sets no max_age")
+    if age > parse_duration(limit):
+        return failed("age", f"{what} {describe_age(age)} ago, older than {limit}")
+    return passed("age", f"{what} {describe_age(age)} ago (max {limit})")
 
 
 def _fresh(entry: LedgerEntry, evaluation: ResolvedEvaluation) -> Finding:
@@ -286,26 +291,11 @@ def _image_row(
         )
     finding = _accepted_signer(policy, chosen)
     row.findings.append(finding)
-    if not finding.ok:
-        row.findings.append(skipped("passing", "no verified result to judge"))
-    elif record.verdict == "pass":
-        aggregate = "none" if record.aggregate is None else f"{record.aggregate:.4f}"
-        row.findings.append(passed("passing", f"attested pass, aggregate {aggregate}"))
-    else:
-        row.findings.append(failed("passing", "attested fail: " + "; ".join(record.reasons)))
+    row.findings.append(_passing(record if finding.ok else None))
     row.findings.append(
         skipped("regression", "an image carries no history; `evalhub gate` compares with git")
     )
-    if policy.spec.max_age is None:
-        row.findings.append(skipped("age", "the policy sets no max_age"))
-    else:
-        age = now - _created(chosen)
-        limit = parse_duration(policy.spec.max_age)
-        row.findings.append(
-            failed("age", f"scored {describe_age(age)} ago, older than {policy.spec.max_age}")
-            if age > limit
-            else passed("age", f"scored {describe_age(age)} ago (max {policy.spec.max_age})")
-        )
+    row.findings.append(_age(policy, now - _created(chosen), "scored"))
     return row
 
 
