@@ -27,6 +27,9 @@ PHASES = (
     "initializing", "loading_data", "running_evaluation", "post_processing",
     "persisting_artifacts", "completed",
 )  # fmt: skip
+NOT_JSON = object()  # what a body that does not parse is
+NOT_FOUND = "resource_not_found"
+CONFLICT = "job_can_not_be_updated"
 METRIC_TYPES = ("numeric", "categorical", "array_ordered", "array_unordered", "time_series")
 # EvalHub's phases -> evalhub's progress phases.
 PROGRESS_PHASE = {
@@ -63,71 +66,84 @@ class Answer:
         return json.dumps(error).encode()
 
 
-def _invalid(message: str) -> Answer:
-    return Answer(400, "request_validation_failed", message)
+INVALID_JSON = "invalid_json_request"
+INVALID = "request_validation_failed"
 
 
-def _message_problem(name: str, value: Any) -> str | None:
-    if not isinstance(value, dict):
-        return f"{name} must be an object"
+def _message_problem(name: str, value: dict[str, Any]) -> str | None:
     for required in ("message", "message_code"):
         if not isinstance(value.get(required), str) or not value[required]:
             return f"{name}.{required} is required"
     return None
 
 
-def event_problem(body: Any) -> str | None:
-    """Why a request body is not a valid status event (None when it is)."""
-    if not isinstance(body, dict) or not isinstance(body.get("benchmark_status_event"), dict):
-        return "the body must be an object with a benchmark_status_event object"
-    event = body["benchmark_status_event"]
-    for required in ("provider_id", "id"):
-        if not isinstance(event.get(required), str) or not event[required]:
-            return f"benchmark_status_event.{required} is required"
-    if event.get("status") not in STATES:
-        return f"benchmark_status_event.status must be one of {', '.join(STATES)}"
+def _shape_problem(body: Any) -> str | None:
+    """What does not decode into EvalHub's StatusEvent (the Go server's unmarshalling)."""
+    if not isinstance(body, dict):
+        return "the body is not a StatusEvent object"
+    event = body.get("benchmark_status_event")
+    if event is None:
+        return None
+    if not isinstance(event, dict):
+        return "benchmark_status_event is not an object"
     index = event.get("benchmark_index", 0)
     if isinstance(index, bool) or not isinstance(index, int):
-        return "benchmark_status_event.benchmark_index must be an integer"
-    if "phase" in event and event["phase"] not in PHASES:
-        return f"benchmark_status_event.phase must be one of {', '.join(PHASES)}"
-    for name in ("metrics", "artifacts", "additional_info"):
-        if name in event and not isinstance(event[name], dict):
-            return f"benchmark_status_event.{name} must be an object"
-    for entry in event.get("metrics_schema") or []:
-        if not isinstance(entry, dict) or entry.get("type") not in METRIC_TYPES:
-            types = ", ".join(METRIC_TYPES)
-            return f"benchmark_status_event.metrics_schema[].type must be one of {types}"
+        return "benchmark_status_event.benchmark_index is not an integer"
+    for name in ("provider_id", "id", "status", "phase", "completed_at", "mlflow_run_id"):
+        if event.get(name) is not None and not isinstance(event[name], str):
+            return f"benchmark_status_event.{name} is not a string"
+    for name in ("metrics", "artifacts", "additional_info", "error_message", "warning_message"):
+        if event.get(name) is not None and not isinstance(event[name], dict):
+            return f"benchmark_status_event.{name} is not an object"
+    schema = event.get("metrics_schema")
+    if schema is not None and not (
+        isinstance(schema, list) and all(isinstance(e, dict) for e in schema)
+    ):
+        return "benchmark_status_event.metrics_schema is not a list of objects"
+    return None
+
+
+def _rule_problem(body: dict[str, Any]) -> str | None:
+    """What breaks the StatusEvent's validation rules (required fields, enumerations)."""
+    event = body.get("benchmark_status_event")
+    if not event:
+        return "benchmark_status_event is required"
+    for required in ("provider_id", "id"):
+        if not event.get(required):
+            return f"benchmark_status_event.{required} is required"
+    if event.get("status") not in STATES:
+        return f"status must be one of: {', '.join(STATES)}"
+    if event.get("phase") is not None and event["phase"] not in PHASES:
+        return f"phase must be one of: {', '.join(PHASES)}"
     for name in ("error_message", "warning_message"):
-        if name in event and (problem := _message_problem(name, event[name])):
+        if event.get(name) is not None and (problem := _message_problem(name, event[name])):
             return f"benchmark_status_event.{problem}"
+    for entry in event.get("metrics_schema") or []:
+        if entry.get("type") not in METRIC_TYPES:
+            return f"type must be one of: {', '.join(METRIC_TYPES)}"
     return None
 
 
 def answer(target: Target, job_id: str, body: Any, finished: bool) -> Answer:
-    """The reply to one POST of `body` (parsed JSON, or None when it was not JSON) for job
-    `job_id`, when the benchmark has (`finished`) or has not yet reported its end."""
-    if job_id != target.job_id:
-        return Answer(404, "resource_not_found", f"evaluation job {job_id!r} not found")
-    if body is None:
-        return _invalid("the request body is not JSON")
-    problem = event_problem(body)
+    """The reply to one POST of `body` (parsed JSON; NOT_JSON when it was not JSON) for job
+    `job_id`, when the benchmark has (`finished`) or has not yet reported its end. The order
+    of the checks is the real server's: decoding, validation, the job, whether it has
+    finished (a finished job answers 409 even for a benchmark it does not have), the
+    benchmark."""
+    problem = "the body is not JSON" if body is NOT_JSON else _shape_problem(body)
     if problem:
-        return _invalid(problem)
-    event = body["benchmark_status_event"]
-    if (event["provider_id"], event["id"], event.get("benchmark_index", 0)) != (
-        target.provider_id,
-        target.benchmark_id,
-        target.benchmark_index,
-    ):
-        return Answer(
-            404,
-            "resource_not_found",
-            f"benchmark {event['provider_id']}/{event['id']}#{event.get('benchmark_index', 0)}"
-            f" is not part of job {job_id}",
-        )
+        return Answer(400, INVALID_JSON, f"the request JSON is invalid: {problem}")
+    problem = _rule_problem(body)
+    if problem:
+        return Answer(400, INVALID, f"the request validation failed: {problem}")
+    if job_id != target.job_id:
+        return Answer(404, NOT_FOUND, f"the evaluation job resource {job_id!r} was not found")
     if finished:
-        return Answer(409, "job_can_not_be_updated", f"job {job_id} has already finished")
+        return Answer(409, CONFLICT, f"the job {job_id} has already finished")
+    event = body["benchmark_status_event"]
+    ours = (target.provider_id, target.benchmark_id, target.benchmark_index)
+    if (event["provider_id"], event["id"], event.get("benchmark_index", 0)) != ours:
+        return Answer(404, NOT_FOUND, f"the benchmark resource {event['id']!r} was not found")
     return Answer(204)
 
 
@@ -150,9 +166,10 @@ class Session:
         try:
             body = json.loads(raw)
         except ValueError:
-            body = None
+            body = NOT_JSON
         reply = answer(self.target, job_id, body, self.finished)
-        self.received.append({"status": reply.status, "message": reply.message, "body": body})
+        kept = raw.decode("utf-8", "replace") if body is NOT_JSON else body
+        self.received.append({"status": reply.status, "message": reply.message, "body": kept})
         if reply.status != 204:
             self._fail(f"the adapter sent an event answered {reply.status}: {reply.message}")
             return reply
