@@ -144,7 +144,13 @@ def test_a_reporting_adapter_becomes_the_units_result(tmp_path: Path) -> None:
     assert (result.framework, result.framework_version) == ("fakefw", "9")
     assert [u.phase for u in recorder.updates] == ["initializing", "running", "completed"]
     artifacts = result.artifacts
-    for name in ("adapter.log", "events.jsonl", "evalhub.env_card.json", "samples.jsonl"):
+    for name in (
+        "adapter.log",
+        "events.jsonl",
+        "meta/job.json",
+        "evalhub.env_card.json",
+        "samples.jsonl",
+    ):
         assert (out / artifacts[name]).is_file(), name
     assert json.loads((out / "evalhub.eval_card.json").read_text()) == {"languages": ["en"]}
     kept = json.loads((out / "sdk-artifacts.json").read_text())

@@ -21,6 +21,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+from evalhub.adapters.environments import packages
 from evalhub.adapters.frameworks.base import output_dir, python, write_json
 from evalhub.adapters.frameworks.runner import Driver, driver_environment, log_tail, run_driver
 from evalhub.adapters.frameworks.sdk_callbacks import CallbackRoute, serve
@@ -122,6 +123,15 @@ class EvalhubSdkAdapter:
         return _result(job, out, results, time.monotonic() - started)
 
 
+def sdk_version(job: JobSpec) -> str | None:
+    """The SDK's version in the provider's environment (its `pip freeze`)."""
+    for line in packages(Path(job.environment) if job.environment else None):
+        name, _, version = line.partition("==")
+        if name.lower().replace("_", "-") == "eval-hub-sdk":
+            return version
+    return job.spec.provider.version
+
+
 def _target(job: JobSpec) -> Target:
     return target(job_document(job, "", None))
 
@@ -137,7 +147,7 @@ def _result(job: JobSpec, out: Path, event: dict[str, Any], duration: float) -> 
     """The results event as evalhub's normalised result; the cards and the rest of what the
     adapter reported are kept as artifacts."""
     reported = dict(event.get("artifacts") or {})
-    artifacts = {LOG: LOG, "events.jsonl": "events.jsonl", "job.json": "meta/job.json"}
+    artifacts = {LOG: LOG, "events.jsonl": "events.jsonl", "meta/job.json": "meta/job.json"}
     for name, file in CARDS.items():
         if isinstance(reported.get(name), dict):
             write_json(out / file, reported.pop(name))
@@ -159,6 +169,6 @@ def _result(job: JobSpec, out: Path, event: dict[str, Any], duration: float) -> 
         samples=0,  # the SDK's report_results does not send num_examples_evaluated
         duration_seconds=duration,
         framework=str(env_card.get("framework_name") or "evalhub-sdk"),
-        framework_version=str(env_card.get("framework_version") or "") or job.spec.provider.version,
+        framework_version=str(env_card.get("framework_version") or "") or sdk_version(job),
         artifacts=artifacts,
     )
