@@ -71,6 +71,8 @@ secret = Path(job["model"]["auth"]["secret_ref"].removeprefix("file://")) / "api
 (ENV / "secret.json").write_text(json.dumps({
     "key": secret.read_text(), "mode": stat.S_IMODE(secret.stat().st_mode),
     "dir_mode": stat.S_IMODE(secret.parent.stat().st_mode),
+    "elsewhere": [str(p) for p in spec_path.parent.parent.rglob("*")
+                  if p.is_file() and p != secret and secret.read_text() in p.read_text()],
 }))
 if MODE not in ("silent", "exit1"):
     post(status="running", phase="loading_data")
@@ -163,7 +165,8 @@ def test_the_key_is_only_in_the_secret_file_and_only_while_the_unit_runs(tmp_pat
     job, env = job_for(tmp_path, "ok")
     run(job)
     secret = json.loads((env / "secret.json").read_text())
-    assert secret == {"key": KEY, "mode": 0o600, "dir_mode": 0o700}
+    # while the unit runs: in the secret file (owner-only), in no other file of the unit
+    assert secret == {"key": KEY, "mode": 0o600, "dir_mode": 0o700, "elsewhere": []}
     assert KEY not in json.dumps(seen(env)["env"])  # not in the adapter's environment
     out = Path(job.output_dir)
     assert not (out / ".secrets").exists()

@@ -253,3 +253,94 @@ def test_the_same_adapters_under_the_real_evalhub_server_report_the_same_metrics
     # temperature 0 on the same model server: the same answers, so the same score
     qa = ours["support-assistant-sdk/returns-qa-sdk"].metrics["contains"]
     assert theirs["returns-qa-sdk"] == {"contains": pytest.approx(qa)}
+
+
+# Adapters written against the real SDK that go wrong in the ways EvalHub leaves pending.
+BROKEN = """\
+import sys
+from evalhub.adapter import (
+    DefaultCallbacks, EvaluationResult, FrameworkAdapter, JobResults, JobStatus,
+    JobStatusUpdate, MessageInfo,
+)
+
+MODE = "{mode}"
+
+
+class Broken(FrameworkAdapter):
+    def run_benchmark_job(self, config, callbacks):
+        if MODE == "raises":
+            raise RuntimeError("the framework could not load its data")
+        if MODE == "failed":
+            callbacks.report_status(JobStatusUpdate(
+                status=JobStatus.FAILED,
+                error_message=MessageInfo(message="model unreachable", message_code="E42"),
+            ))
+        return JobResults(
+            id=config.id, benchmark_id=config.benchmark_id,
+            benchmark_index=config.benchmark_index, model_name=config.model.name,
+            results=[EvaluationResult(metric_name="m", metric_value=1.0)],
+            num_examples_evaluated=1, duration_seconds=0.1,
+        )
+
+
+adapter = Broken()
+callbacks = DefaultCallbacks.from_adapter(adapter)
+results = adapter.run_benchmark_job(adapter.job_spec, callbacks)
+if MODE != "forgets":
+    callbacks.report_results(results)
+if MODE == "twice":
+    callbacks.report_results(results)
+"""
+BROKEN_PROVIDER = """\
+---
+apiVersion: evalhub.dev/v1
+kind: Provider
+metadata: {{name: {mode}}}
+spec:
+  adapter: evalhub-sdk
+  requirements: ["eval-hub-sdk[adapter]==1.0.6"]
+  config: {{module: broken.{mode}}}
+  benchmarks: [{{id: b, primary_metric: m}}]
+"""
+# mode -> what the unit's recorded error says
+FAILURES = {
+    "raises": "the SDK adapter exited 1: ",
+    "forgets": "the SDK adapter exited 0 with no callback at all",
+    "failed": "the adapter reported `failed`: model unreachable (E42)",
+    "twice": "the adapter sent an event answered 409",
+}
+
+
+def test_real_sdk_adapters_that_go_wrong_fail_their_units_with_the_reason(
+    tmp_path: Path, live_model: str
+) -> None:
+    EnvironmentStore().ensure(SDK)
+    root = tmp_path
+    specs = root / "evals"
+    (specs / "broken").mkdir(parents=True)
+    (specs / "models.yaml").write_text(MODEL.format(url=live_model))
+    providers = ""
+    for mode in FAILURES:
+        (specs / "broken" / f"{mode}.py").write_text(BROKEN.format(mode=mode))
+        providers += BROKEN_PROVIDER.format(mode=mode)
+    (specs / "providers.yaml").write_text(providers)
+    entries = ", ".join(f"{{provider: {m}, benchmark: b, name: {m}}}" for m in FAILURES)
+    (specs / "evaluation.yaml").write_text(
+        "apiVersion: evalhub.dev/v1\nkind: Evaluation\nmetadata: {name: broken}\n"
+        f"spec:\n  model: support-assistant\n  benchmarks: [{entries}]\n"
+    )
+    (root / "evalhub.yaml").write_text("specs: [evals]\n")
+    os.environ["SDK_IT_KEY"] = KEY
+    try:
+        result = run_cli("apply", "--yes", "--no-publish", cwd=root, timeout=600)
+    finally:
+        os.environ.pop("SDK_IT_KEY", None)
+    assert result.code == 1, result.output  # units failed
+    assert "Traceback (most recent call last)" not in result.stdout
+    runs = recorded_units(root)
+    for mode, reason in FAILURES.items():
+        run = runs[f"broken/{mode}"]
+        assert run.tags["evalhub.status"] == "failed", mode
+        assert run.tags["evalhub.error"].startswith(reason), (mode, run.tags["evalhub.error"])
+        assert {"events.jsonl", "adapter.log"} <= run.artifacts.keys(), mode
+    assert "could not load its data" in runs["broken/raises"].tags["evalhub.error"]

@@ -116,7 +116,7 @@ class EvalhubSdkAdapter:
         if results is None:
             said = "no callback at all" if not route.session.events else "no results"
             raise UnitError(
-                f"the SDK adapter exited 0 with {said}: {log_tail(out / LOG)}",
+                f"the SDK adapter exited 0 with {said}: {log_tail(out / LOG) or 'an empty log'}",
                 "its main must call `callbacks.report_results(results)` (EvalHub would leave "
                 "this job pending for ever)",
             )
