@@ -199,9 +199,11 @@ def progress(event: dict[str, Any]) -> JobStatusUpdate:
     return JobStatusUpdate(phase=mapped, message=phase or status)
 
 
-def numeric_metrics(event: dict[str, Any]) -> dict[str, float]:
+def numeric_metrics(event: dict[str, Any], primary: str) -> dict[str, float]:
     """The numbers among a results event's metrics, plus its overall_score (under that name
-    unless a metric has it). Categorical, list and time-series metrics stay in events.jsonl."""
+    unless a metric has it). The overall score is EvalHub's primary score: when the metrics lack
+    the `primary` metric, it is that metric's value too. Categorical, list and time-series
+    metrics stay in events.jsonl."""
     metrics = {
         name: float(value)
         for name, value in (event.get("metrics") or {}).items()
@@ -210,6 +212,7 @@ def numeric_metrics(event: dict[str, Any]) -> dict[str, float]:
     overall = event.get("overall_score")
     if isinstance(overall, int | float) and not isinstance(overall, bool):
         metrics.setdefault("overall_score", float(overall))
+        metrics.setdefault(primary, float(overall))
     return metrics
 
 

@@ -7,14 +7,18 @@ from __future__ import annotations
 
 import json
 import time
+import urllib.error
+import urllib.request
 from pathlib import Path
 
 import pytest
 
 from evalhub.adapters.frameworks import load_adapter
 from evalhub.adapters.frameworks.evalhub_sdk import BOOTSTRAP, EvalhubSdkAdapter
+from evalhub.adapters.frameworks.sdk_callbacks import serve
 from evalhub.core.errors import UnitError
 from evalhub.core.job import JobResults, JobSpec
+from evalhub.core.sdk_events import Target
 from tests.specs import StatusRecorder, fake_environment, framework_job, gone, seen
 
 KEY = "sk-sdk-test-" + "k" * 24
@@ -231,3 +235,29 @@ def test_the_adapter_kind_is_registered_and_needs_its_environment(tmp_path: Path
     job = framework_job(tmp_path, MODEL, PROVIDER, EVALUATION)  # no environment
     error = fails(job)
     assert "managed environment" in error.message
+
+
+def test_the_route_serves_only_the_events_of_its_job_and_only_on_loopback() -> None:
+    def post(url: str, body: bytes) -> int:
+        request = urllib.request.Request(url, body, {"Content-Type": "application/json"})
+        try:
+            with urllib.request.urlopen(request, timeout=5) as response:
+                return int(response.status)
+        except urllib.error.HTTPError as exc:
+            return exc.code
+
+    event = {"benchmark_status_event": {"provider_id": "p", "id": "b", "status": "running"}}
+    with serve(Target("j1", "p", "b")) as (url, route):
+        assert url.startswith("http://127.0.0.1:")
+        events = f"{url}/api/v1/evaluations/jobs/j1/events"
+        assert post(events, json.dumps(event).encode()) == 204
+        assert post(f"{url}/api/v1/evaluations/jobs/j1", b"{}") == 404  # not the events route
+        assert post(events.replace("j1", "j2"), json.dumps(event).encode()) == 404
+        with pytest.raises(urllib.error.HTTPError) as got:
+            urllib.request.urlopen(f"{url}/api/v1/health", timeout=5)
+        assert got.value.code == 404
+        got.value.close()
+        assert route.new_events() == [event["benchmark_status_event"]]
+        assert route.new_events() == []  # each event handed out once
+    with pytest.raises(OSError):  # gone once the unit ends
+        urllib.request.urlopen(events, json.dumps(event).encode(), timeout=2)

@@ -139,15 +139,22 @@ def test_progress_maps_evalhub_phases() -> None:
     assert progress(event(status="failed")["benchmark_status_event"]).phase == "failed"
 
 
-def test_numeric_metrics_keep_numbers_and_the_overall_score() -> None:
+def test_numeric_metrics_keep_numbers_and_the_overall_score_as_the_primary_score() -> None:
     reported = event(
         status="completed",
         metrics={"acc": 1, "f1": 0.5, "flag": True, "labels": ["a"], "kind": "x"},
         overall_score=0.9,
     )["benchmark_status_event"]
-    assert numeric_metrics(reported) == {"acc": 1.0, "f1": 0.5, "overall_score": 0.9}
+    assert numeric_metrics(reported, "acc") == {"acc": 1.0, "f1": 0.5, "overall_score": 0.9}
     named = event(status="completed", metrics={"overall_score": 0.2}, overall_score=0.9)
-    assert numeric_metrics(named["benchmark_status_event"]) == {"overall_score": 0.2}
+    assert numeric_metrics(named["benchmark_status_event"], "overall_score") == {
+        "overall_score": 0.2
+    }
+    # the overall score is the primary score when the metrics do not name it
+    assert numeric_metrics(reported, "accuracy")["accuracy"] == 0.9
+    assert "accuracy" not in numeric_metrics(
+        event(status="completed")["benchmark_status_event"], "accuracy"
+    )
 
 
 def test_job_document_has_the_sdk_fields_and_no_key(tmp_path: Any) -> None:

@@ -164,7 +164,7 @@ def _result(job: JobSpec, out: Path, event: dict[str, Any], duration: float) -> 
     return JobResults(
         fingerprint=job.fingerprint,
         status="succeeded",
-        metrics=numeric_metrics(event),
+        metrics=numeric_metrics(event, job.spec.primary_metric),
         primary_metric=job.spec.primary_metric,
         samples=0,  # the SDK's report_results does not send num_examples_evaluated
         duration_seconds=duration,
