@@ -65,6 +65,9 @@ _RULE_HINTS = (
      "with the model's OCI image pinned by digest (docs/model-images.md)"),
     ("scale.min", "make `min` lower than `max`"),
     ("an evaluation needs", "add `collection: name@version`, a `benchmarks:` list, or both"),
+    ("names its adapter's module", "add `config: {module: …}`: the module whose `main` runs "
+     "the adapter, importable from the repository or installed by the requirements"),
+    ("requirements pin the SDK", "add the SDK to `requirements`, pinned with `==`"),
     ("the ledger directory must be", "write a path relative to the repository, e.g. results"),
 )  # fmt: skip
 
