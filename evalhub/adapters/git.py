@@ -366,3 +366,46 @@ def _git_raw(root: Path, *args: str) -> str | None:
     if proc.returncode != 0:
         return None
     return proc.stdout.decode("utf-8", errors="replace")
+
+
+@dataclass(frozen=True)
+class GitObject:
+    """A git object as git stores it: its id is sha1 of `<type> <size>\\0<content>`."""
+
+    name: str  # what was asked: `<commit>`, `<commit>^{tree}`, `<commit>:<path>`
+    sha: str
+    kind: str  # commit, tree, blob
+    content: bytes
+
+
+def git_objects(root: Path, names: Sequence[str]) -> list[GitObject | None]:
+    """The raw objects `names` resolve to (None: missing), read by one `git cat-file --batch`."""
+    if not names:
+        return []
+    request = "".join(f"{n}\n" for n in names).encode()
+    try:
+        proc = subprocess.run(
+            ["git", "-C", str(root), "cat-file", "--batch"],
+            input=request,
+            capture_output=True,
+            timeout=120,
+            check=False,
+        )
+    except (OSError, subprocess.SubprocessError) as exc:
+        raise LedgerError(f"could not read git objects: {exc}") from exc
+    if proc.returncode != 0:
+        raise LedgerError(f"could not read git objects: {proc.stderr.decode(errors='replace')}")
+    data, at = proc.stdout, 0
+    out: list[GitObject | None] = []
+    for name in names:
+        end = data.index(b"\n", at)
+        header = data[at:end].decode()
+        at = end + 1
+        if header.endswith(" missing") or header.endswith(" ambiguous"):
+            out.append(None)
+            continue
+        sha, kind, size = header.split(" ")
+        content = data[at : at + int(size)]
+        at += int(size) + 1  # the content is followed by a newline
+        out.append(GitObject(name, sha, kind, content))
+    return out
