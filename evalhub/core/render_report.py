@@ -10,11 +10,11 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable, Sequence
-from html import escape
 
 from evalhub.core.findings import Finding
 from evalhub.core.gate import PolicyGate
 from evalhub.core.ledger import LedgerEntry
+from evalhub.core.markup import escape
 from evalhub.core.render_gate import GATE_CHECKS
 from evalhub.core.render_table import MD_MARK, cells, md, score, when
 from evalhub.core.report_chart import chart

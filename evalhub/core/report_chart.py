@@ -16,8 +16,8 @@ numbers shown, so tests (and people reading the source) can check them.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from html import escape
 
+from evalhub.core.markup import escape
 from evalhub.core.report_data import TrendPoint
 from evalhub.core.result import BenchmarkResult
 
@@ -34,7 +34,7 @@ def _num(value: float | None) -> str:
 
 
 def _attr(value: object) -> str:
-    return escape(str(value), quote=True)
+    return escape(str(value))
 
 
 def chart(

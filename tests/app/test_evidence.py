@@ -212,7 +212,8 @@ def test_the_evidence_verifies_in_a_fresh_venv_holding_only_securesystemslib(
     )
     assert install.returncode == 0, install.stderr
     python = str(venv / "bin" / "python")
-    assert subprocess.run([python, "-c", "import evalhub"], check=False).returncode != 0
+    alone = subprocess.run([python, "-c", "import evalhub"], cwd=tmp_path, check=False)
+    assert alone.returncode != 0  # nothing of evalhub in this environment
     result = subprocess.run(
         [python, "verify_evidence.py", "."],
         cwd=evidence,
