@@ -237,6 +237,31 @@ def file_revisions(root: Path, path: str, since: str | None = None) -> list[Revi
     return list(reversed(revisions))
 
 
+def directory_revisions(root: Path, directory: str) -> dict[str, list[Revision]] | None:
+    """`file_revisions` of every file under `directory` (keys relative to root), from one
+    `git log`. Only when no merge commit touches the directory: in a linear history a file's
+    revisions are exactly the commits whose diff names it, so this cannot differ from asking
+    per file; with merges, git's per-path history simplification could, and this answers
+    None (ask per file)."""
+    spec = f"./{directory.strip('/') or '.'}"
+    merges = _run(root, ["log", "--merges", "--format=%H", "HEAD", "--", spec], "git log")
+    if merges.strip():
+        return None
+    fmt = "--format=%x01%H%x00%ct%x00%s"
+    args = ["log", "--no-renames", "--relative", "--name-only", fmt, "HEAD", "--", spec]
+    out = _run(root, args, f"could not read the history of {directory}")
+    found: dict[str, list[Revision]] = {}
+    current: Revision | None = None
+    for line in out.splitlines():
+        if line.startswith("\x01"):
+            commit, _, rest = line[1:].partition("\x00")
+            time, _, subject = rest.partition("\x00")
+            current = Revision(commit, int(time), subject)
+        elif line.strip() and current is not None:
+            found.setdefault(line.strip(), []).append(current)
+    return {path: list(reversed(revisions)) for path, revisions in found.items()}
+
+
 @dataclass(frozen=True)
 class CommitChange:
     """A commit, its parents, and the files it changed relative to its first parent (paths

@@ -25,6 +25,7 @@ from typing import Any
 
 from evalhub.app import compose
 from evalhub.app.audit import audit
+from evalhub.app.compose import show_prefix
 from evalhub.app.gate import select_policies
 from evalhub.app.keys import trusted_key_pems
 from evalhub.app.ledger_history import current_entry, ledger_history, require_repository
@@ -66,7 +67,9 @@ def evidence(
     references = []
     for name in names:
         entry, item, objects = _ledger(project, name)
-        files[item["ledger"]] = (project.root / item["path"]).read_bytes()
+        files[item["ledger"]] = (
+            project.root / ledger_path(project.config.ledger.dir, name)
+        ).read_bytes()
         files.update(objects)
         reference = entry.publication.result
         assert reference is not None  # _ledger refuses unpublished entries
@@ -124,7 +127,7 @@ def _ledger(project: Project, name: str) -> tuple[LedgerEntry, dict[str, Any], d
             f"{path} differs from its last commit: the evidence holds committed ledgers only",
             "commit the ledger (`evalhub apply --commit`), then pack the evidence",
         )
-    parts = path.split("/")
+    parts = (show_prefix(project.root) + path).split("/")
     asked = []
     for revision in revisions:
         commit = revision.revision.commit
@@ -138,11 +141,11 @@ def _ledger(project: Project, name: str) -> tuple[LedgerEntry, dict[str, Any], d
         chain = [o for o in found if o is not None and o.name.startswith(commit)]
         for obj in chain:
             objects[f"git/objects/{obj.kind}/{obj.sha}"] = obj.content
-        blob = next(o.sha for o in chain if o.name == f"{commit}:{path}")
+        blob = next(o.sha for o in chain if o.name == f"{commit}:{'/'.join(parts)}")
         history.append({"commit": commit, "blob": blob})
     item = {
         "evaluation": name,
-        "path": path,
+        "path": "/".join(parts),
         "ledger": f"ledger/{name}.json",
         "result": entry.publication.result,
         "attestation": entry.publication.attestation_digest,

@@ -12,7 +12,7 @@ from pathlib import Path
 
 from evalhub.app.compose import head_commit
 from evalhub.app.gate import gate
-from evalhub.app.ledger_history import current_entry, ledger_history
+from evalhub.app.ledger_history import LedgerRevision, current_entry, ledger_histories
 from evalhub.app.project import Project
 from evalhub.app.specs import load_specs
 from evalhub.app.state import open_state_store, tracking_uri
@@ -51,8 +51,15 @@ def report(
     gated = _gate(project, policies, key_files, insecure, verify)
     names = _names(project, evaluations, gated)
     failed_runs = _failed_runs(project) if store else {}
+    try:
+        histories = ledger_histories(project, names)
+    except LedgerError:  # not a git repository: the working tree's entries alone
+        histories = {}
     return Report(
-        tuple(_evaluation(project, name, verify, failed_runs.get(name, [])) for name in names),
+        tuple(
+            _evaluation(project, name, verify, histories.get(name, []), failed_runs.get(name, []))
+            for name in names
+        ),
         gated,
         revision=head_commit(project.root),
     )
@@ -96,16 +103,16 @@ def _names(project: Project, asked: Sequence[str], gated: GateReport | None) -> 
 
 
 def _evaluation(
-    project: Project, name: str, verify: Verifications, failed_runs: list[RecordedRun]
+    project: Project,
+    name: str,
+    verify: Verifications,
+    revisions: list[LedgerRevision],
+    failed_runs: list[RecordedRun],
 ) -> EvaluationReport:
     try:
         entry = current_entry(project, name)
     except LedgerError as exc:
         return EvaluationReport(name, None, problem=exc.message)
-    try:
-        revisions = ledger_history(project, name)
-    except LedgerError:  # not a git repository: the working tree's entry alone
-        revisions = []
     points = trend([(r.revision.commit, r.revision.time, r.entry) for r in revisions if r.entry])
     commit = next((r.revision.commit for r in reversed(revisions) if r.entry == entry), None)
     trust, layers = _trust(entry, verify)

@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
-_ENTITIES = {"&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;", "'": "&#x27;"}
-
 
 def escape(text: str) -> str:
-    """`text` safe as element content and as a quoted attribute value."""
-    return "".join(_ENTITIES.get(c, c) for c in text)
+    """`text` safe as element content and as a quoted attribute value (& first)."""
+    return (
+        text.replace("&", "&amp;")
+        .replace("<", "&lt;")
+        .replace(">", "&gt;")
+        .replace('"', "&quot;")
+        .replace("'", "&#x27;")
+    )
