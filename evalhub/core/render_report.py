@@ -289,7 +289,7 @@ def _envelope_html(envelope: Envelope) -> str:
     units = "".join(
         f"<tr><td>{_h(u.key)}</td><td><code>{_h(u.fingerprint)}</code></td>"
         f"<td>{_h(_framework(u))}</td><td><code>{_h(u.image or '—')}</code></td>"
-        f"<td>{'<br>'.join(f'<code>{_h(p)}</code> {_h(d)}' for p, d in u.datasets.items()) or '—'}"
+        f"<td>{'<br>'.join(f'<code>{_h(p)} {_h(d)}</code>' for p, d in u.datasets.items()) or '—'}"
         "</td></tr>"
         for u in envelope.units
     )

@@ -42,7 +42,7 @@ def chart(
 ) -> str:
     """The chart of one evaluation; `slug` makes its element ids unique in the page."""
     bars_h = PAD * 2 + 20 + ROW * max(1, len(benchmarks))
-    height = bars_h + TREND_H + PAD * 3 + 40
+    height = bars_h + PAD + TREND_H + 8
     summary = _summary(name, benchmarks, trend)
     parts = [
         f'<svg xmlns="http://www.w3.org/2000/svg" class="chart" role="img" '
