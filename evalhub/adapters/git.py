@@ -361,22 +361,28 @@ def verify_commit(root: Path, commit: str, allowed_signers: Path | None) -> Comm
     return CommitSignature(False, said or "the signature does not verify")
 
 
-def extract_tree(root: Path, commit: str, destination: Path) -> None:
-    """Write the files of `commit` into `destination` (`git archive`, extracted safely)."""
+def _git_bytes(root: Path, args: Sequence[str], what: str, stdin: bytes | None = None) -> bytes:
+    """git's binary output; a failure is a LedgerError saying it could not `what`."""
     try:
         proc = subprocess.run(
-            ["git", "-C", str(root), "archive", "--format=tar", commit],
+            ["git", "-C", str(root), *args],
+            input=stdin,
             capture_output=True,
             timeout=120,
             check=False,
         )
     except (OSError, subprocess.SubprocessError) as exc:
-        raise LedgerError(f"could not read commit {commit[:12]}: {exc}") from exc
+        raise LedgerError(f"could not {what}: {exc}") from exc
     if proc.returncode != 0:
-        detail = proc.stderr.decode(errors="replace").strip()
-        raise LedgerError(f"could not read commit {commit[:12]}: {detail}")
+        raise LedgerError(f"could not {what}: {proc.stderr.decode(errors='replace').strip()}")
+    return proc.stdout
+
+
+def extract_tree(root: Path, commit: str, destination: Path) -> None:
+    """Write the files of `commit` into `destination` (`git archive`, extracted safely)."""
+    data = _git_bytes(root, ["archive", "--format=tar", commit], f"read commit {commit[:12]}")
     destination.mkdir(parents=True, exist_ok=True)
-    with tarfile.open(fileobj=io.BytesIO(proc.stdout)) as archive:
+    with tarfile.open(fileobj=io.BytesIO(data)) as archive:
         archive.extractall(destination, filter="data")
 
 
@@ -408,19 +414,7 @@ def git_objects(root: Path, names: Sequence[str]) -> list[GitObject | None]:
     if not names:
         return []
     request = "".join(f"{n}\n" for n in names).encode()
-    try:
-        proc = subprocess.run(
-            ["git", "-C", str(root), "cat-file", "--batch"],
-            input=request,
-            capture_output=True,
-            timeout=120,
-            check=False,
-        )
-    except (OSError, subprocess.SubprocessError) as exc:
-        raise LedgerError(f"could not read git objects: {exc}") from exc
-    if proc.returncode != 0:
-        raise LedgerError(f"could not read git objects: {proc.stderr.decode(errors='replace')}")
-    data, at = proc.stdout, 0
+    data, at = _git_bytes(root, ["cat-file", "--batch"], "read git objects", request), 0
     out: list[GitObject | None] = []
     for name in names:
         end = data.index(b"\n", at)
