@@ -44,12 +44,13 @@ def report(
     insecure: bool | None = None,
     store: bool = True,
 ) -> Report:
-    """The report of `evaluations` (default: those `policies` require, else every evaluation
-    the specs define or the ledger holds). `store` False leaves the state store closed (no
+    """The report of `evaluations` (default: those `policies` require when some are named,
+    else every evaluation the specs define or the ledger holds), with the gate's answer for
+    `policies` (default: every Policy). `store` False leaves the state store closed (no
     failed-unit reasons beyond the ledger's)."""
     verify = Verifications(project, key_files, insecure)
     gated = _gate(project, policies, key_files, insecure, verify)
-    names = _names(project, evaluations, gated)
+    names = _names(project, evaluations, gated if policies else None)
     failed_runs = _failed_runs(project) if store else {}
     try:
         histories = ledger_histories(project, names)

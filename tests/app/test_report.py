@@ -12,6 +12,7 @@ from html.parser import HTMLParser
 from pathlib import Path
 from typing import Any
 
+from evalhub.adapters.oci.artifact import TITLE
 from tests.app.test_gitops import POLICY, applied, cli, edit, git, ledger, new_repo
 from tests.app.test_gitops import endpoint as endpoint  # a fixture
 from tests.app.test_gitops import environment as environment  # a fixture
@@ -59,17 +60,34 @@ def parse(html: str) -> Page:
     return page
 
 
-def history(root: Path) -> list[dict[str, Any]]:
-    result = cli(root, "history", "quality", "--format", "json")
+def history(root: Path, name: str = "quality") -> list[dict[str, Any]]:
+    result = cli(root, "history", name, "--format", "json")
     assert result.code == 0, result.output
     return list(json.loads(result.stdout)["results"])
 
 
-def build_history(tmp_path: Path, endpoint: Any) -> Path:
+SECOND = """---
+apiVersion: evalhub.dev/v1
+kind: Evaluation
+metadata: {name: strict}
+spec:
+  model: assistant
+  collection: quality@1
+  params: {seed: 9}
+  gates: {min_score: 0.9}
+"""
+
+
+def build_history(tmp_path: Path, endpoint: Any, second: bool = False) -> Path:
     """Four ledger revisions: a pass, a gate change (rescore), a worse model answer (a
-    regression beyond max_regression), and a new model revision that recovers."""
+    regression beyond max_regression), and a new model revision that recovers; `second`
+    adds the evaluation `strict`, recorded alongside."""
     url, script = endpoint
     root = new_repo(tmp_path, url)
+    if second:
+        with (root / "evals" / "evaluations.yaml").open("a") as specs:
+            specs.write(SECOND)
+        git(root, "commit", "-q", "-am", "a second evaluation")
     applied(root)
     edit(root, "evaluations.yaml", "gates: {min_score: 0.1}", GATED, "lock max_regression")
     applied(root)
@@ -166,6 +184,30 @@ def test_a_tampered_ledger_is_never_shown_as_verified(tmp_path: Path, endpoint: 
     assert "May this model be promoted? ✘ no" in text
     markdown = cli(root, "report").stdout
     assert "verified ❌" in markdown and "| `quality` | ✅ pass | 0.99" in markdown
+
+
+def test_a_result_that_fails_verification_shows_why(tmp_path: Path, endpoint: Any) -> None:
+    url, _ = endpoint
+    root = new_repo(tmp_path, url)
+    applied(root)
+    digest = ledger(root)["publication"]["result"].rsplit("@", 1)[1]
+    manifest = json.loads(
+        (root / ".evalhub" / "oci" / "blobs" / "sha256" / digest[7:]).read_bytes()
+    )
+    layer = next(x for x in manifest["layers"] if x["annotations"][TITLE] == "result.json")
+    blob = root / ".evalhub" / "oci" / "blobs" / "sha256" / layer["digest"][7:]
+    data = bytearray(blob.read_bytes())
+    data[10] ^= 0x01  # one byte of the result layer
+    blob.write_bytes(bytes(data))
+
+    shown = cli(root, "report", "--format", "json")
+    assert shown.code == 0, shown.output
+    trust = json.loads(shown.stdout)["evaluations"][0]["trust"]
+    assert trust["verified"] is False
+    assert "layer result.json does not match its digest" in trust["detail"]
+    text = parse(cli(root, "report", "--format", "html").stdout).all_text
+    assert "Verified ✘ no — layer result.json does not match its digest" in text
+    assert "from the ledger only: the result is not verified" in text
 
 
 def test_failed_units_show_with_their_reasons(tmp_path: Path, endpoint: Any) -> None:

@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 
-from tests.app.test_gitops import cli, ledger
+from tests.app.test_gitops import cli
 from tests.app.test_gitops import endpoint as endpoint  # a fixture
 from tests.app.test_gitops import environment as environment  # a fixture
 from tests.app.test_report import build_history, history
@@ -25,20 +25,20 @@ pytestmark = [
     pytest.mark.skipif(chromium() is None, reason="needs Debian's chromium (.ci/run installs it)"),
 ]
 
-MARKS = """JSON.stringify({
-  charts: document.querySelectorAll("svg.chart").length,
-  benchmarks: [...document.querySelectorAll(".mark.benchmark")].map(
-    (m) => [m.dataset.benchmark, m.dataset.score]),
-  revisions: [...document.querySelectorAll(".mark.revision")].map(
-    (m) => [m.dataset.commit, m.dataset.aggregate, m.dataset.regression]),
-  width: document.querySelector("svg.chart").getBoundingClientRect().width,
-  verified: document.body.innerText.includes("Verified\\t✔ yes"),
-})"""
+MARKS = """JSON.stringify(Object.fromEntries([...document.querySelectorAll("section.evaluation")]
+  .map((section) => [section.id, {
+    charts: section.querySelectorAll("svg.chart").length,
+    benchmarks: [...section.querySelectorAll(".mark.benchmark")].map(
+      (m) => [m.dataset.benchmark, m.dataset.score]),
+    revisions: [...section.querySelectorAll(".mark.revision")].map(
+      (m) => [m.dataset.commit, m.dataset.aggregate, m.dataset.regression]),
+    width: section.querySelector("svg.chart").getBoundingClientRect().width,
+    verified: section.innerText.includes("Verified\\t✔ yes"),
+  }])))"""
 
 
 def test_the_report_in_a_real_browser(tmp_path: Path, endpoint: Any) -> None:
-    root = build_history(tmp_path, endpoint)
-    results = history(root)
+    root = build_history(tmp_path, endpoint, second=True)
     out = tmp_path / "out"
     assert cli(root, "report", "--out", str(out)).code == 0
     page = (out / "report.html").resolve()
@@ -59,11 +59,21 @@ def test_the_report_in_a_real_browser(tmp_path: Path, endpoint: Any) -> None:
     assert not exceptions and not [c for c in console if c["type"] in ("error", "warning")]
     assert not [e for e in logged if e["level"] in ("error", "warning")], logged
 
-    current = ledger(root)
-    assert shown["charts"] == 1 and shown["width"] > 300
-    assert shown["benchmarks"] == [[b["key"], f"{b['score']:.4f}"] for b in current["benchmarks"]]
-    assert shown["revisions"] == [
-        [r["commit"], f"{r['aggregate']:.4f}", "true" if i == 2 else "false"]
-        for i, r in enumerate(results)
-    ]
-    assert shown["verified"] is True
+    assert sorted(shown) == ["e-quality", "e-strict"]  # one chart per evaluation
+    for name in ("quality", "strict"):
+        current = json.loads((root / "results" / f"{name}.json").read_text())
+        results = history(root, name)
+        section = shown[f"e-{name}"]
+        assert section["charts"] == 1 and section["width"] > 300
+        assert section["benchmarks"] == [
+            [b["key"], f"{b['score']:.4f}"] for b in current["benchmarks"]
+        ]
+        assert [r[:2] for r in section["revisions"]] == [
+            [r["commit"], f"{r['aggregate']:.4f}"] for r in results
+        ]
+        assert section["verified"] is True
+    # --policy narrows the report to what the Policy requires (promote: quality only).
+    narrowed = json.loads(cli(root, "report", "--policy", "promote", "--format", "json").stdout)
+    assert [e["evaluation"] for e in narrowed["evaluations"]] == ["quality"]
+    # quality fell by 0.2222 at its third revision, more than its max_regression.
+    assert [r[2] for r in shown["e-quality"]["revisions"]] == ["false", "false", "true", "false"]
