@@ -133,6 +133,31 @@ def test_a_one_byte_change_to_any_layer_fails_verification(tmp_path: Path, histo
         assert any(run_shell(copy, s).returncode != 0 for s in shell_steps(copy)), blob.name
 
 
+def test_a_one_byte_change_to_any_git_object_fails_verification(
+    tmp_path: Path, history: Path
+) -> None:
+    pristine = extract(packed(history, tmp_path / "e.tar.gz", "quality"), tmp_path / "pristine")
+    objects = sorted((pristine / "git" / "objects").glob("*/*"))
+    # Two ledger commits, each with its root tree, the results/ tree and the ledger blob.
+    assert sorted({o.parent.name for o in objects}) == ["blob", "commit", "tree"]
+    assert len([o for o in objects if o.parent.name == "commit"]) == 2
+    for obj in objects:
+        copy = tmp_path / f"t-{obj.parent.name}-{obj.name[:12]}"
+        shutil.copytree(pristine, copy)
+        target = copy / "git" / "objects" / obj.parent.name / obj.name
+        data = bytearray(target.read_bytes())
+        data[len(data) // 2] ^= 0x01
+        target.write_bytes(bytes(data))
+        result = verify_script(copy)
+        assert result.returncode == 1, (obj, result.stdout)
+        assert "git objects hash to their ids (not: " in result.stdout
+        git_step = next(s for s in shell_steps(copy) if "sha1sum" in s)
+        done = run_shell(copy, git_step)
+        assert (
+            done.returncode != 0 and f"BAD git/objects/{obj.parent.name}/{obj.name}" in done.stdout
+        )
+
+
 def test_an_edited_ledger_with_fresh_checksums_fails_verification(
     tmp_path: Path, history: Path
 ) -> None:
