@@ -219,6 +219,12 @@ def test_evidence_errors_are_clean(tmp_path: Path, endpoint: Any) -> None:
     result = cli(root, "evidence", "quality", "--out", str(tmp_path / "e.tar.gz"))
     assert result.code == 1 and "differs from its last commit" in result.output
     assert not (tmp_path / "e.tar.gz").exists()
+    git_ = ["git", "-C", str(root), "checkout", "-q", "--", "results/quality.json"]
+    subprocess.run(git_, check=True)
+    shutil.rmtree(root / ".evalhub" / "oci")  # the signed result is gone from the store
+    result = cli(root, "evidence", "quality", "--out", str(tmp_path / "e.tar.gz"))
+    assert result.code == 1 and "has no quality-" in result.output, result.output
+    assert not (tmp_path / "e.tar.gz").exists()
 
 
 @pytest.mark.slow
