@@ -48,10 +48,11 @@ def report(
     keys: tuple[Path, ...],
     insecure: bool | None,
 ) -> int:
-    """The results of EVALUATIONS (default: what the Policies require, else every evaluation):
-    verdict and why, scores against thresholds with a chart, the trend over the ledger's git
-    history with regressions marked, the reproducibility envelope, the trust state (verified
-    by the code of `evalhub verify`), failed units, and each Policy's gate answer.
+    """The results at a glance: of EVALUATIONS, or what --policy requires, else of every
+    evaluation. Verdict and why, scores against thresholds with a chart, the trend over the
+    ledger's git history with regressions marked, the reproducibility envelope, the trust
+    state (verified by the code of `evalhub verify`), failed units, and the gate's answer
+    for each Policy (--policy, default: every Policy).
 
     The HTML page is self-contained (no script, no network: it opens from file:// and in a CI
     artifact); the markdown suits a pull-request comment or the GitHub job summary.
