@@ -19,7 +19,7 @@ from evalhub.app.state import open_state_store, tracking_uri
 from evalhub.app.verifications import Verifications
 from evalhub.core import records
 from evalhub.core.attested import record_differences
-from evalhub.core.errors import ConfigError, EvalhubError, LedgerError
+from evalhub.core.errors import ConfigError, EvalhubError, LedgerError, SpecError
 from evalhub.core.gate import GateReport
 from evalhub.core.ledger import LedgerEntry
 from evalhub.core.report_data import (
@@ -76,7 +76,9 @@ def _gate(
     """The gate's answer for `policies` (default: every Policy; None when there is none)."""
     try:
         return gate(project, list(policies), None, key_files, insecure, verifier=verify)
-    except ConfigError:
+    except (ConfigError, SpecError):
+        # No Policy, or specs that do not validate now: the ledger still has a report to
+        # give, without a gate's answer; asked for a Policy by name, the error is the answer.
         if policies:
             raise
         return None

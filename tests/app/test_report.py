@@ -241,4 +241,10 @@ def test_report_errors_are_clean(tmp_path: Path, endpoint: Any) -> None:
     blocked.write_text("")
     result = cli(root, "report", "--out", str(blocked / "x"))
     assert result.code == 1 and "cannot write the report" in result.output
+    # Specs broken in the working tree: the ledger is still reported, without a gate's answer.
+    (root / "evals" / "models.yaml").write_text("kind: [\n")
+    markdown = cli(root, "report").stdout
+    assert "| `quality` | ❌ not recorded |" in markdown and "Policy" not in markdown
+    result = cli(root, "report", "--policy", "promote")
+    assert result.code == 1 and "models.yaml" in result.output
     assert POLICY  # the policy the repository gates on
