@@ -20,14 +20,17 @@ from evalhub.adapters.files import file_lock, write_atomic
 from evalhub.adapters.frameworks import load_adapter
 from evalhub.adapters.git import (
     CommitChange,
+    GitObject,
     Revision,
     commit_changes,
     commit_exists,
     commit_paths,
     current_branch,
+    directory_revisions,
     dirty_paths,
     extract_tree,
     file_revisions,
+    git_objects,
     head_commit,
     is_repository,
     ledger_paths,
@@ -61,6 +64,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "CommitChange",
+    "GitObject",
     "Revision",
     "WorkingTreeSpecs",
     "commit_changes",
@@ -68,14 +72,17 @@ __all__ = [
     "commit_paths",
     "current_branch",
     "default_layout",
+    "directory_revisions",
     "dirty_paths",
     "display",
     "environment_store",
+    "export_results",
     "extract_tree",
     "fetch_models",
     "file_lock",
     "file_revisions",
     "generate_key_pair",
+    "git_objects",
     "head_commit",
     "is_repository",
     "keyring",
@@ -220,3 +227,36 @@ def default_layout(project: Project) -> str:
     embedded default."""
     configured = project.config.registry.target
     return configured if configured.startswith("oci-layout:") else "oci-layout:.evalhub/oci"
+
+
+def export_results(
+    project: Project, references: list[str], insecure: bool | None = None
+) -> dict[str, bytes]:
+    """The results `references` name (`<target>:<tag>@<digest>`), with their attestations,
+    copied byte for byte into a fresh OCI image layout: its files by relative path
+    (oci-layout, index.json, blobs/sha256/<hex>). A result the store lacks is a PublishError."""
+    import tempfile
+
+    from evalhub.adapters.oci.layout import OciLayout
+    from evalhub.adapters.oci.publisher import open_store
+    from evalhub.adapters.oci.references import parse_reference, parse_target
+    from evalhub.adapters.oci.store import copy
+
+    default = parse_target(project.config.registry.target)
+    with tempfile.TemporaryDirectory(prefix="evalhub-evidence-") as tmp:
+        layout = OciLayout(Path(tmp) / "oci", "the evidence layout")
+        for reference in references:
+            ref = parse_reference(reference, default)
+            source = open_store(ref.target, project.config.registry, project.root, insecure)
+            copied = copy(source, layout, ref.tag or ref.digest or reference)
+            if ref.digest and copied.digest != ref.digest:
+                raise PublishError(
+                    f"{reference}: the tag now names {copied.digest}, not the digest the "
+                    "ledger cites"
+                )
+        base = Path(tmp) / "oci"
+        return {
+            p.relative_to(base).as_posix(): p.read_bytes()
+            for p in sorted(base.rglob("*"))
+            if p.is_file()
+        }

@@ -73,11 +73,13 @@ def gate(
     key_files: list[Path] | None = None,
     insecure: bool | None = None,
     now: datetime | None = None,
+    verifier: Verifications | None = None,
 ) -> GateReport:
+    """`verifier` lets a caller that verifies the same results (the report) share one."""
     now = now or datetime.now(UTC)
     policies, evaluations = select_policies(project, list(names or []), model)
     by_name = {e.name: e for e in evaluations}
-    verifier = Verifications(project, key_files, insecure)
+    verifier = verifier or Verifications(project, key_files, insecure)
     repository = is_repository(project.root) and head_commit(project.root) is not None
     report = GateReport([])
     for policy in policies:

@@ -70,6 +70,9 @@ class Verification:
     reason: str | None = None  # why it is not verified
     attestation: str | None = None
     key: KeyRef | None = None
+    # The layers (config excluded) by title, each re-hashed against its descriptor: what a
+    # report shows of the spec and environment comes from these bytes, never from elsewhere.
+    layers: dict[str, bytes] = field(default_factory=dict)
 
     @property
     def verified(self) -> bool:
