@@ -34,6 +34,7 @@ from evalhub.app.state import open_state_store
 from evalhub.core.errors import EvalhubError
 from evalhub.core.ledger import LedgerEntry
 from evalhub.core.plan import Plan
+from evalhub.core.resolved import ResolvedEvaluation
 from evalhub.core.runs import Scheduled
 from evalhub.core.scoring import EvaluationScore
 from evalhub.core.secrets import protected_variables
@@ -90,6 +91,8 @@ class ApplyOptions:
     display: ExecutionEvents | None = None  # progress shown to the user
     publish: bool = True  # sign and publish results (when a signing key is at hand)
     ledger: CommitOptions = field(default_factory=CommitOptions)  # commit the ledger files
+    # Resolved already, applied instead of the specs' (a job submitted to `evalhub serve`).
+    evaluations: list[ResolvedEvaluation] | None = None
 
 
 def apply(
@@ -145,6 +148,10 @@ def _current_plan(
     """The plan to apply: made now, or the saved one recomputed (refused when stale); with a
     publisher, results missing from its target are pending too."""
     publishing = publisher is not None
+    if options.evaluations is not None:
+        return make_project_plan(
+            project, None, store, publishing, publisher, evaluations=options.evaluations
+        )
     if options.plan_file is None:
         return make_project_plan(project, options.names, store, publishing, publisher)
     saved = load_saved_plan(options.plan_file)

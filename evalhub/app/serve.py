@@ -1,0 +1,539 @@
+"""`evalhub serve`'s control plane: EvalHub's jobs, providers and collections over the project.
+
+A submitted job becomes an Evaluation (core/api_jobs.py), validated with the repository's specs
+at submission (a bad job is a 400, never a failed job), then queued. One worker applies the
+jobs in order through `apply` — the same plan, apply lock, executor, recorder, scoring,
+publishing and ledger as `evalhub apply` — so a unit already recorded is reused, never re-run,
+and a CLI apply beside the server waits its turn on the lock. The job's results are read back
+from the store whatever the plan did (a resubmitted job finds everything recorded: nothing
+runs, nothing is recorded twice).
+
+Jobs are files under `.evalhub/serve/jobs/` (written atomically), so they survive a restart: a
+job that was running when the server stopped is failed with the reason (its unfinished runs
+are failed by the next apply, which retries them); pending ones are queued again.
+"""
+
+from __future__ import annotations
+
+import os
+import queue
+import threading
+import uuid
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+
+from pydantic import BaseModel, ValidationError
+
+from evalhub import __version__
+from evalhub.app import compose
+from evalhub.app.apply import ApplyOptions, ApplyReport, apply
+from evalhub.app.jobs import Environments
+from evalhub.app.project import Project
+from evalhub.app.redaction import apply_redactor
+from evalhub.app.specs import Loaded, load_specs
+from evalhub.app.state import open_state_store
+from evalhub.core.api import (
+    TERMINAL,
+    BenchmarkStatus,
+    Collection,
+    Health,
+    Job,
+    JobRequest,
+    JobResults,
+    JobStatus,
+    MessageInfo,
+    OverallState,
+    Provider,
+    Resource,
+)
+from evalhub.core.api_jobs import (
+    Conflict,
+    NotFound,
+    check_directions,
+    collection_view,
+    job_evaluation,
+    job_results,
+    provider_view,
+)
+from evalhub.core.errors import ConfigError, EvalhubError, SpecError
+from evalhub.core.fingerprint import unit_fingerprint
+from evalhub.core.job import JobResults as UnitResults
+from evalhub.core.job import JobSpec, JobStatusUpdate
+from evalhub.core.resolve import resolve_evaluation
+from evalhub.core.resolved import ResolvedEvaluation
+from evalhub.core.runs import baseline, recorded_results
+from evalhub.core.scoring import score_evaluation
+from evalhub.core.source import SourceDocument
+from evalhub.core.specset import SpecSet
+from evalhub.ports import Executor, Publisher, StateStore
+
+INTERRUPTED = (
+    "interrupted: the server stopped while the job ran; its unfinished units are retried "
+    "by the next submission or apply (recorded ones are reused)"
+)
+
+
+class StoredJob(BaseModel):
+    """A job as the server keeps it on disk: the request, and what became of it."""
+
+    id: str
+    created_at: str
+    updated_at: str
+    request: JobRequest
+    evaluation: str
+    state: OverallState = "pending"
+    message: MessageInfo
+    benchmarks: list[BenchmarkStatus]
+    results: JobResults | None = None
+
+
+@dataclass(frozen=True)
+class Seams:
+    """What the worker applies with (None: the project's own, as `evalhub apply` builds them)."""
+
+    store: StateStore | None = None
+    executor: Executor | None = None
+    environments: Environments | None = None
+    publisher: Publisher | None = None
+
+
+def _now() -> str:
+    return datetime.now(UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
+
+
+def _message(text: str, code: str = "evaluation_job_updated") -> MessageInfo:
+    return MessageInfo(message=text, message_code=code, message_origin="server")
+
+
+class ControlPlane:
+    """The jobs, providers and collections of one project (the HTTP layer's one collaborator)."""
+
+    def __init__(self, project: Project, seams: Seams | None = None) -> None:
+        self.project = project
+        self.seams = seams or Seams()
+        self.dir = project.state_dir / "serve" / "jobs"
+        self.dir.mkdir(parents=True, exist_ok=True)
+        self._lock = threading.RLock()
+        self._queue: queue.Queue[str | None] = queue.Queue()
+        self._jobs: dict[str, StoredJob] = {}
+        self._worker: threading.Thread | None = None
+        self._store: StateStore | None = self.seams.store
+        self._recover()
+
+    # -- lifecycle -------------------------------------------------------------------------------
+
+    def start(self) -> None:
+        self._worker = threading.Thread(target=self._work, name="evalhub-jobs", daemon=True)
+        self._worker.start()
+
+    def stop(self, timeout: float = 30.0) -> None:
+        self._queue.put(None)
+        if self._worker is not None:
+            self._worker.join(timeout)
+
+    def _recover(self) -> None:
+        """Jobs from before a restart: running ones failed honestly, pending ones queued."""
+        for path in sorted(self.dir.glob("*.json"), key=lambda p: p.stat().st_mtime):
+            try:
+                job = StoredJob.model_validate_json(path.read_bytes())
+            except (OSError, ValidationError):
+                continue  # not ours, or half of a file from another tool: leave it alone
+            if job.state == "running":
+                job.state = "failed"
+                job.message = _message(INTERRUPTED, "evaluation_job_interrupted")
+                for bench in job.benchmarks:
+                    if bench.status in ("pending", "running"):
+                        bench.status = "failed"
+                        bench.error_message = _message(INTERRUPTED, "evaluation_job_interrupted")
+                job.updated_at = _now()
+                self._jobs[job.id] = job
+                self._save(job)
+                self._log(job.id, f"failed: {INTERRUPTED}")
+            else:
+                self._jobs[job.id] = job
+                if job.state == "pending":
+                    self._queue.put(job.id)
+
+    # -- reading the specs -------------------------------------------------------------------------
+
+    def _loaded(self, extra: Iterable[SourceDocument] = ()) -> Loaded:
+        loaded = load_specs(self.project, self.project.spec_source(), list(extra))
+        if not loaded.validation.ok:
+            raise SpecError(loaded.validation.diagnostics)
+        return loaded
+
+    def specs(self) -> SpecSet:
+        return self._loaded().validation.specs
+
+    def health(self) -> Health:
+        return Health(status="healthy", timestamp=_now(), version=__version__)
+
+    def providers(self) -> list[Provider]:
+        specs = self.specs()
+        return [provider_view(name, specs) for name in sorted(specs.providers)]
+
+    def provider(self, provider_id: str) -> Provider:
+        specs = self.specs()
+        if provider_id not in specs.providers:
+            raise NotFound(f"no provider {provider_id!r} in the specs")
+        return provider_view(provider_id, specs)
+
+    def collections(self) -> list[Collection]:
+        specs = self.specs()
+        return [collection_view(n, v, specs) for n, v in sorted(specs.collections)]
+
+    def collection(self, collection_id: str) -> Collection:
+        specs = self.specs()
+        name, _, version = collection_id.partition("@")
+        versions = specs.collection_versions(name)
+        if not versions or (version and (not version.isdigit() or int(version) not in versions)):
+            raise NotFound(f"no collection {collection_id!r} in the specs")
+        return collection_view(name, int(version) if version else versions[-1], specs)
+
+    # -- jobs ------------------------------------------------------------------------------------
+
+    def resolve(self, request: JobRequest) -> ResolvedEvaluation:
+        """The job's evaluation, resolved against the specs as they are now (JobRejected or
+        SpecError when it cannot be)."""
+        specs = self.specs()
+        name, document = job_evaluation(request, specs)
+        extra = []
+        if document is not None:
+            root = self.project.spec_source().roots[0]
+            extra = [SourceDocument(compose.display(root / f"{name}.yaml"), 0, document)]
+        loaded = self._loaded(extra)
+        evaluation = resolve_evaluation(loaded.validation.specs, name, loaded.digests)
+        if request.benchmarks:
+            check_directions(request, evaluation)
+        return evaluation
+
+    def submit(self, request: JobRequest) -> Job:
+        evaluation = self.resolve(request)
+        now = _now()
+        job = StoredJob(
+            id=str(uuid.uuid4()),
+            created_at=now,
+            updated_at=now,
+            request=request,
+            evaluation=evaluation.name,
+            message=_message("Evaluation job is pending", "evaluation_job_created"),
+            benchmarks=[
+                BenchmarkStatus(
+                    provider_id=u.provider.name, id=u.benchmark, benchmark_index=i, status="pending"
+                )
+                for i, u in enumerate(evaluation.units)
+            ],
+        )
+        with self._lock:
+            self._jobs[job.id] = job
+            self._save(job)
+        self._log(
+            job.id, f"submitted as evaluation {evaluation.name}: {len(evaluation.units)} units"
+        )
+        self._queue.put(job.id)
+        return self.view(job)
+
+    def get(self, job_id: str) -> Job:
+        return self.view(self._job(job_id))
+
+    def list(
+        self, limit: int, offset: int, state: str | None = None, name: str | None = None
+    ) -> tuple[list[Job], int]:
+        with self._lock:
+            jobs = sorted(self._jobs.values(), key=lambda j: (j.created_at, j.id), reverse=True)
+        jobs = [
+            j
+            for j in jobs
+            if (state is None or j.state == state) and (name is None or j.request.name == name)
+        ]
+        return [self.view(j) for j in jobs[offset : offset + limit]], len(jobs)
+
+    def cancel(self, job_id: str, hard_delete: bool) -> None:
+        with self._lock:
+            job = self._job(job_id)
+            if job.state == "running":
+                raise Conflict(
+                    f"job {job_id} is running: its units finish and are recorded once",
+                    "wait for it; a running unit is never abandoned half-recorded",
+                )
+            if hard_delete:
+                del self._jobs[job_id]
+                for path in (self._path(job_id), self._log_path(job_id)):
+                    path.unlink(missing_ok=True)
+                return
+            if job.state in TERMINAL:
+                raise Conflict(f"job {job_id} is {job.state} already")
+            job.state = "cancelled"
+            job.message = _message("Evaluation job is cancelled", "evaluation_job_cancelled")
+            for bench in job.benchmarks:
+                bench.status = "cancelled"
+            job.updated_at = _now()
+            self._save(job)
+        self._log(job_id, "cancelled before it started")
+
+    def logs(self, job_id: str, tail_lines: int, benchmark_index: int | None = None) -> str:
+        job = self._job(job_id)
+        if benchmark_index is not None and not 0 <= benchmark_index < len(job.benchmarks):
+            raise NotFound(f"job {job_id} has no benchmark {benchmark_index}")
+        try:
+            lines = self._log_path(job_id).read_text(encoding="utf-8").splitlines()
+        except FileNotFoundError:
+            lines = []
+        if benchmark_index is not None:
+            lines = [line for line in lines if f"[benchmark {benchmark_index}]" in line]
+        return "".join(line + "\n" for line in lines[-tail_lines:])
+
+    def view(self, job: StoredJob) -> Job:
+        request = job.request
+        return Job(
+            resource=Resource(id=job.id, created_at=job.created_at, updated_at=job.updated_at),
+            status=JobStatus(state=job.state, message=job.message, benchmarks=job.benchmarks),
+            results=job.results,
+            name=request.name,
+            description=request.description,
+            tags=request.tags,
+            model=request.model,
+            benchmarks=request.benchmarks,
+            collection=request.collection,
+            evaluation=request.evaluation or job.evaluation,
+            pass_criteria=request.pass_criteria,
+            experiment=request.experiment,
+        )
+
+    # -- the worker ------------------------------------------------------------------------------
+
+    def _work(self) -> None:
+        while True:
+            job_id = self._queue.get()
+            if job_id is None:
+                return
+            with self._lock:
+                job = self._jobs.get(job_id)
+                if job is None or job.state != "pending":
+                    continue  # cancelled or deleted while queued
+                job.state = "running"
+                job.message = _message("Evaluation job is running")
+                job.updated_at = _now()
+                self._save(job)
+            self.run(job)
+
+    def run(self, job: StoredJob) -> None:
+        """Apply the job's evaluation and record what became of it (never raises)."""
+        try:
+            evaluation = self.resolve(job.request)  # the specs may have changed since
+            report = self._apply(job, evaluation)
+            self._conclude(job, evaluation, report)
+        except EvalhubError as exc:
+            self._fail(job, exc.message + (f" ({exc.hint})" if exc.hint else ""))
+        except Exception as exc:  # a bug must not leave the job running for ever
+            self._fail(job, f"internal error: {type(exc).__name__}: {exc}")
+
+    def _apply(self, job: StoredJob, evaluation: ResolvedEvaluation) -> ApplyReport:
+        events = _JobEvents(self, job, evaluation)
+        options = ApplyOptions(
+            names=[evaluation.name] if job.request.evaluation else None,
+            evaluations=None if job.request.evaluation else [evaluation],
+            waiting=lambda: self._log(job.id, "waiting for the apply lock (another apply runs)"),
+            display=events,
+        )
+        return apply(
+            self.project,
+            options,
+            self._state_store(),
+            self.seams.executor,
+            self.seams.environments,
+            self.seams.publisher,
+        )
+
+    def _state_store(self) -> StateStore:
+        if self._store is None:
+            self._store = open_state_store(self.project)
+        return self._store
+
+    def _conclude(
+        self, job: StoredJob, evaluation: ResolvedEvaluation, report: ApplyReport
+    ) -> None:
+        store = self._state_store()
+        fingerprints = {u.key: unit_fingerprint(u) for u in evaluation.units}
+        state = store.read(set(fingerprints.values()))
+        found = recorded_results(evaluation, state.unit_runs())
+        head = state.evaluation_heads().get(evaluation.name)
+        score = score_evaluation(evaluation, found.metrics, baseline(head))
+        action = next((a for a in report.plan.actions if a.evaluation == evaluation.name), None)
+        ran = {w.key for w in action.units} if action else set()
+        errors = {u.key: u.error for u in report.units if u.evaluation == evaluation.name}
+        reused = set(fingerprints) - ran
+        done = _now()
+        with self._lock:
+            for index, unit in enumerate(evaluation.units):
+                bench = job.benchmarks[index]
+                if unit.key in found.missing:
+                    bench.status = "failed"
+                    why = errors.get(unit.key) or "no usable result was recorded"
+                    bench.error_message = _message(self._redact(why, evaluation), "unit_failed")
+                else:
+                    bench.status, bench.phase = "completed", "completed"
+                bench.completed_at = bench.completed_at or done
+            job.results = job_results(evaluation, found, score, fingerprints, reused)
+            failed = len(found.missing)
+            if failed == 0:
+                job.state = "completed"
+            elif failed == len(evaluation.units):
+                job.state = "failed"
+            else:
+                job.state = "partially_failed"
+            verdict = f"verdict {score.verdict}" + (
+                f": {'; '.join(score.reasons)}" if score.reasons else ""
+            )
+            job.message = _message(
+                f"Evaluation job is {job.state}: {len(ran)} units run, {len(reused)} reused; "
+                + verdict
+            )
+            job.updated_at = done
+            self._save(job)
+        published = [e.published for e in report.evaluations if e.published]
+        self._log(
+            job.id,
+            f"{job.state}: {len(ran)} run, {len(reused)} reused, aggregate "
+            f"{score.aggregate}, {verdict}" + (f"; published {published[0]}" if published else ""),
+        )
+
+    def _fail(self, job: StoredJob, why: str) -> None:
+        with self._lock:
+            job.state = "failed"
+            job.message = _message(why, "evaluation_job_failed")
+            for bench in job.benchmarks:
+                if bench.status in ("pending", "running"):
+                    bench.status = "failed"
+                    bench.error_message = _message(why, "evaluation_job_failed")
+            job.updated_at = _now()
+            self._save(job)
+        self._log(job.id, f"failed: {why}")
+
+    def _redact(self, text: str, evaluation: ResolvedEvaluation) -> str:
+        return apply_redactor(self.project.config, [evaluation], os.environ).text(text)
+
+    # -- files -----------------------------------------------------------------------------------
+
+    def _job(self, job_id: str) -> StoredJob:
+        with self._lock:
+            job = self._jobs.get(job_id)
+        if job is None:
+            raise NotFound(f"no evaluation job {job_id!r}")
+        return job
+
+    def _path(self, job_id: str) -> Path:
+        return self.dir / f"{job_id}.json"
+
+    def _log_path(self, job_id: str) -> Path:
+        return self.dir / f"{job_id}.log"
+
+    def _save(self, job: StoredJob) -> None:
+        compose.write_atomic(self._path(job.id), job.model_dump_json(indent=1).encode())
+
+    def _log(self, job_id: str, line: str) -> None:
+        with self._lock, self._log_path(job_id).open("a", encoding="utf-8") as out:
+            out.write(f"{_now()} {line}\n")
+
+
+class _JobEvents:
+    """ExecutionEvents that move the job's benchmark statuses and write its log."""
+
+    def __init__(self, plane: ControlPlane, job: StoredJob, evaluation: ResolvedEvaluation):
+        self.plane, self.job, self.evaluation = plane, job, evaluation
+        self.index = {u.key: i for i, u in enumerate(evaluation.units)}
+
+    def _update(self, job_spec: JobSpec, change: Callable[[BenchmarkStatus], None]) -> int | None:
+        index = self.index.get(job_spec.spec.key)
+        if index is None or job_spec.evaluation != self.evaluation.name:
+            return None
+        with self.plane._lock:
+            change(self.job.benchmarks[index])
+            self.job.updated_at = _now()
+            self.plane._save(self.job)
+        return index
+
+    def started(self, job: JobSpec) -> None:
+        def change(bench: BenchmarkStatus) -> None:
+            bench.status, bench.phase, bench.started_at = "running", "initializing", _now()
+
+        index = self._update(job, change)
+        self.plane._log(
+            self.job.id, f"[benchmark {index}] {job.unit} started ({job.fingerprint[:12]})"
+        )
+
+    def progress(self, job: JobSpec, update: JobStatusUpdate) -> None:
+        phase = {"running": "running_evaluation", "post_processing": "post_processing"}.get(
+            update.phase
+        )
+        if phase is not None:
+
+            def change(bench: BenchmarkStatus) -> None:
+                bench.phase = phase  # type: ignore[assignment]
+
+            self._update(job, change)
+
+    def finished(self, job: JobSpec, result: UnitResults) -> None:
+        index = self.index.get(job.spec.key)
+        error = f": {self.plane._redact(result.error, self.evaluation)}" if result.error else ""
+        self.plane._log(self.job.id, f"[benchmark {index}] {job.unit} {result.status}{error}")
+
+
+# -- `evalhub serve` ---------------------------------------------------------------------------
+
+LOOPBACK = ("127.0.0.1", "::1", "localhost")
+
+
+@dataclass(frozen=True)
+class ServeOptions:
+    host: str = "127.0.0.1"
+    port: int = 8080
+
+
+def tokens(
+    project: Project, host: str, env: dict[str, str] | None = None
+) -> tuple[str | None, str | None]:
+    """The read and write tokens from the variables evalhub.yaml names; a non-loopback bind
+    without a write token (or with a named variable unset) is a ConfigError."""
+    env = dict(os.environ) if env is None else env
+    settings = project.config.serve
+    found: list[str | None] = []
+    for field, name in (
+        ("serve.read_token_env", settings.read_token_env),
+        ("serve.write_token_env", settings.write_token_env),
+    ):
+        value = env.get(name, "") if name else ""
+        if name and not value:
+            raise ConfigError(
+                f"{field} names {name}, which is not set (or empty)",
+                f"export {name} with the token, or remove {field} from evalhub.yaml",
+            )
+        found.append(value or None)
+    read, write = found
+    if host not in LOOPBACK and write is None:
+        raise ConfigError(
+            f"refusing to serve on {host} without tokens: anyone who reaches it could run jobs",
+            "set serve.write_token_env (and serve.read_token_env) in evalhub.yaml to the names "
+            "of variables holding tokens, or bind 127.0.0.1",
+        )
+    return read, write
+
+
+def build(project: Project, host: str, seams: Seams | None = None) -> tuple[ControlPlane, object]:
+    """The control plane and its ASGI app (the worker not started yet)."""
+    read, write = tokens(project, host)
+    plane = ControlPlane(project, seams)
+    app = compose.control_plane_app(plane, read, write, project.config.serve.max_request_bytes)
+    return plane, app
+
+
+def serve(project: Project, options: ServeOptions) -> None:
+    """Serve until interrupted; the job running then is failed at the next start."""
+    plane, app = build(project, options.host)
+    plane.start()
+    try:
+        compose.serve_http(app, options.host, options.port)
+    finally:
+        plane.stop(timeout=0)
