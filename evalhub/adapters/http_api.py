@@ -40,6 +40,9 @@ from evalhub.core.errors import ConfigError, EvalhubError, SpecError
 from evalhub.ports import ControlPlane
 
 API = "/api/v1"
+# EvalHub documents at most 100 items a page; its own MCP server asks for more, so a larger
+# `limit` is served as 100 (with a `next` link) rather than refused.
+MAX_PAGE = 100
 Scope = str  # "read" | "write"
 Message = MutableMapping[str, Any]
 Receive = Callable[[], Awaitable[Message]]
@@ -108,6 +111,8 @@ def _checker(access: Access, scope: Scope) -> Callable[[Request], None]:
 
 
 def _page(request: Request, limit: int, offset: int, total: int) -> tuple[HRef, HRef | None]:
+    limit = min(limit, MAX_PAGE)
+
     def href(at: int) -> HRef:
         return HRef(href=str(request.url.include_query_params(limit=limit, offset=at)))
 
@@ -188,11 +193,12 @@ def build_app(plane: ControlPlane, access: Access, max_request_bytes: int = 1 <<
     )
     def list_jobs(
         request: Request,
-        limit: Annotated[int, Query(ge=1, le=100)] = 50,
+        limit: Annotated[int, Query(ge=1)] = 50,
         offset: Annotated[int, Query(ge=0)] = 0,
         status: OverallState | None = None,
         name: str | None = None,
     ) -> JobList:
+        limit = min(limit, MAX_PAGE)
         items, total = plane.list(limit, offset, status, name)
         first, after = _page(request, limit, offset, total)
         return JobList(first=first, next=after, limit=limit, total_count=total, items=items)
@@ -268,11 +274,12 @@ def build_app(plane: ControlPlane, access: Access, max_request_bytes: int = 1 <<
     )
     def list_providers(
         request: Request,
-        limit: Annotated[int, Query(ge=1, le=100)] = 50,
+        limit: Annotated[int, Query(ge=1)] = 50,
         offset: Annotated[int, Query(ge=0)] = 0,
         name: str | None = None,
     ) -> ProviderList:
         found = [p for p in plane.providers() if name is None or p.name == name]
+        limit = min(limit, MAX_PAGE)
         first, after = _page(request, limit, offset, len(found))
         items = found[offset : offset + limit]
         return ProviderList(
@@ -302,11 +309,12 @@ def build_app(plane: ControlPlane, access: Access, max_request_bytes: int = 1 <<
     )
     def list_collections(
         request: Request,
-        limit: Annotated[int, Query(ge=1, le=100)] = 50,
+        limit: Annotated[int, Query(ge=1)] = 50,
         offset: Annotated[int, Query(ge=0)] = 0,
         name: str | None = None,
     ) -> CollectionList:
         found = [c for c in plane.collections() if name is None or c.name == name]
+        limit = min(limit, MAX_PAGE)
         first, after = _page(request, limit, offset, len(found))
         items = found[offset : offset + limit]
         return CollectionList(

@@ -232,23 +232,26 @@ class ControlPlane:
         self._log(
             job.id, f"submitted as evaluation {evaluation.name}: {len(evaluation.units)} units"
         )
+        with self._lock:
+            view = self.view(job)
         self._queue.put(job.id)
-        return self.view(job)
+        return view
 
     def get(self, job_id: str) -> Job:
-        return self.view(self._job(job_id))
+        with self._lock:  # the worker changes a job in several steps, all under the lock
+            return self.view(self._job(job_id))
 
     def list(
         self, limit: int, offset: int, state: str | None = None, name: str | None = None
     ) -> tuple[list[Job], int]:
         with self._lock:
             jobs = sorted(self._jobs.values(), key=lambda j: (j.created_at, j.id), reverse=True)
-        jobs = [
-            j
-            for j in jobs
-            if (state is None or j.state == state) and (name is None or j.request.name == name)
-        ]
-        return [self.view(j) for j in jobs[offset : offset + limit]], len(jobs)
+            jobs = [
+                j
+                for j in jobs
+                if (state is None or j.state == state) and (name is None or j.request.name == name)
+            ]
+            return [self.view(j) for j in jobs[offset : offset + limit]], len(jobs)
 
     def cancel(self, job_id: str, hard_delete: bool) -> None:
         with self._lock:
@@ -286,14 +289,21 @@ class ControlPlane:
         return "".join(line + "\n" for line in lines[-tail_lines:])
 
     def view(self, job: StoredJob) -> Job:
+        """The job as the API shows it: a copy, made under the lock."""
         request = job.request
+        return Job.model_validate(
+            self._job_view(job, request).model_dump(mode="json", by_alias=True)
+        )
+
+    @staticmethod
+    def _job_view(job: StoredJob, request: JobRequest) -> Job:
         return Job(
             resource=Resource(id=job.id, created_at=job.created_at, updated_at=job.updated_at),
             status=JobStatus(state=job.state, message=job.message, benchmarks=job.benchmarks),
             results=job.results,
             name=request.name,
             description=request.description,
-            tags=request.tags,
+            tags=request.tags or [],
             model=request.model,
             benchmarks=request.benchmarks,
             collection=request.collection,

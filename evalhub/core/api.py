@@ -74,6 +74,7 @@ class ModelRef(_Request):
     url: str | None = Field(default=None, description="Must match the Model's endpoint.")
     parameters: dict[str, JsonValue] | None = None
     auth: ModelAuth | None = None
+    card_url: str | None = None  # EvalHub's MCP server sends it; informational
 
 
 class PrimaryScore(BaseModel):
@@ -82,7 +83,7 @@ class PrimaryScore(BaseModel):
 
 
 class PassCriteria(BaseModel):
-    threshold: float = Field(ge=0.0, le=1.0)
+    threshold: float | None = Field(default=None, ge=0.0, le=1.0)
 
 
 class JobPassCriteria(BaseModel):
@@ -95,7 +96,7 @@ class BenchmarkRequest(_Request):
     weight: float | None = Field(default=None, ge=0.0)
     primary_score: PrimaryScore | None = None
     pass_criteria: PassCriteria | None = None
-    parameters: dict[str, JsonValue] = Field(default_factory=dict)
+    parameters: dict[str, JsonValue] | None = None
     hardware_config: dict[str, JsonValue] | None = None  # Kubernetes only; EvalHub ignores it too
     test_data_ref: dict[str, JsonValue] | None = None
 
@@ -112,7 +113,7 @@ class ExperimentTag(BaseModel):
 
 class ExperimentConfig(_Request):
     name: str | None = None
-    tags: list[ExperimentTag] = Field(default_factory=list, max_length=20)
+    tags: list[ExperimentTag] | None = Field(default=None, max_length=20)
     artifact_location: str | None = None
 
 
@@ -122,7 +123,7 @@ class JobRequest(_Request):
 
     name: str = Field(min_length=1, max_length=256)
     description: str | None = None
-    tags: list[str] = Field(default_factory=list)
+    tags: list[str] | None = None
     model: ModelRef | None = None
     benchmarks: list[BenchmarkRequest] | None = None
     collection: CollectionRef | None = None

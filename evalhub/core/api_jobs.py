@@ -93,7 +93,7 @@ def job_evaluation(request: JobRequest, specs: SpecSet) -> tuple[str, dict[str, 
     if experiment is not None and (experiment.name or experiment.tags):
         spec["experiment"] = {
             **({"name": experiment.name} if experiment.name else {}),
-            "tags": {t.key: t.value for t in experiment.tags},
+            "tags": {t.key: t.value for t in experiment.tags or []},
         }
     # The name covers what decides the result (not the experiment, a runtime setting).
     name = JOB_PREFIX + sha256_hex({k: v for k, v in spec.items() if k != "experiment"})[:12]
@@ -196,7 +196,7 @@ def _entry(bench: BenchmarkRequest, index: int, repeated: bool) -> dict[str, Any
         entry["weight"] = bench.weight
     if bench.parameters:
         entry["params"] = bench.parameters
-    if bench.pass_criteria is not None:
+    if bench.pass_criteria is not None and bench.pass_criteria.threshold is not None:
         entry["threshold"] = bench.pass_criteria.threshold
     if bench.primary_score is not None and bench.primary_score.metric:
         entry["primary_metric"] = bench.primary_score.metric
