@@ -30,6 +30,7 @@ COMMANDS = {
     "history": "evalhub.cli.commands.history_cmd:history",
     "show": "evalhub.cli.commands.show_cmd:show",
     "serve": "evalhub.cli.commands.serve_cmd:serve",
+    "mcp": "evalhub.cli.commands.mcp_cmd:mcp",
 }
 
 
