@@ -134,6 +134,7 @@ def apply(
                 publisher,
             ),
             report,
+            ledger=options.evaluations is None,
         )
         if options.ledger.commit:
             report.ledger_commit = commit_entries(
@@ -173,9 +174,14 @@ class _Seams:
 
 
 def _execute(
-    project: Project, scheduled: list[Scheduled], seams: _Seams, report: ApplyReport
+    project: Project,
+    scheduled: list[Scheduled],
+    seams: _Seams,
+    report: ApplyReport,
+    ledger: bool = True,
 ) -> None:
-    """Run the units, record them, score every evaluation, publish and write down results."""
+    """Run the units, record them, score every evaluation, publish and write down results
+    (in the ledger only with `ledger`: evaluations of the specs)."""
     jobs, failures = build_jobs(project, scheduled, seams.environments)
     facts = gather_facts(project, [*jobs, *(job for job, _ in failures)])
     recorder = Recorder(seams.store, facts, scheduled, seams.display)
@@ -188,7 +194,7 @@ def _execute(
         for scored in recorder.score():
             concluded = None
             if scored.complete:
-                concluded = conclude(project, scored, facts, seams.store.uri, publish)
+                concluded = conclude(project, scored, facts, seams.store.uri, publish, ledger)
             recorder.finish(scored, concluded.tags if concluded else None)
             report.evaluations.append(_evaluation_report(scored, concluded, recorder))
     except BaseException:

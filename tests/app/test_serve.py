@@ -16,6 +16,7 @@ from typing import Any
 import httpx
 import pytest
 
+from evalhub.app.plan import make_project_plan
 from evalhub.app.project import load_project
 from evalhub.app.serve import ControlPlane, Seams, StoredJob, build
 from evalhub.core import records
@@ -193,6 +194,11 @@ def test_a_job_runs_through_apply_and_reports_in_evalhub_shapes(server: Server) 
     assert {r.run_id for r in units} == {b["mlflow_run_id"] for b in job["results"]["benchmarks"]}
     (evaluation,) = server.store.of_kind("evaluation")
     assert evaluation.name == job["evaluation"] and evaluation.name.startswith("api-job-")
+    # No spec defines it: recorded (and signed when a key is at hand), not in the git ledger.
+    assert not (server.root / "results").exists()
+    # Nor is it an orphan of the specs in `evalhub plan`.
+    plan = make_project_plan(load_project(server.root), store=server.store, publishing=False)
+    assert [(a.evaluation, a.action) for a in plan.plan.actions] == [("quality", "create")]
 
 
 def test_an_identical_job_reuses_every_recorded_unit_and_records_nothing(server: Server) -> None:
@@ -221,6 +227,7 @@ def test_units_are_shared_with_the_repository_s_evaluations(server: Server) -> N
     by_name = server.submit({"name": "repo", "evaluation": "quality"})
     assert by_name["status"]["state"] == "completed" and len(server.executor.ran) == 2
     assert by_name["evaluation"] == "quality"
+    assert json.loads((server.root / "results" / "quality.json").read_text())["evaluation"] == "quality"
     # The same units as a job of benchmarks: the evaluation's `seed: 1` is part of each unit's
     # parameters, so the job gives it too — same fingerprints, nothing re-run.
     same = [{**b, "parameters": {"seed": 1}} for b in JOB["benchmarks"]]
