@@ -227,7 +227,10 @@ def test_units_are_shared_with_the_repository_s_evaluations(server: Server) -> N
     by_name = server.submit({"name": "repo", "evaluation": "quality"})
     assert by_name["status"]["state"] == "completed" and len(server.executor.ran) == 2
     assert by_name["evaluation"] == "quality"
-    assert json.loads((server.root / "results" / "quality.json").read_text())["evaluation"] == "quality"
+    assert (
+        json.loads((server.root / "results" / "quality.json").read_text())["evaluation"]
+        == "quality"
+    )
     # The same units as a job of benchmarks: the evaluation's `seed: 1` is part of each unit's
     # parameters, so the job gives it too — same fingerprints, nothing re-run.
     same = [{**b, "parameters": {"seed": 1}} for b in JOB["benchmarks"]]
