@@ -133,6 +133,11 @@ def build_app(plane: ControlPlane, access: Access, max_request_bytes: int = 1 <<
     errors: dict[int | str, dict[str, Any]] = {
         code: {"model": Error} for code in (400, 401, 403, 404, 413)
     }
+    # The logs routes answer text/plain; their errors are JSON all the same.
+    json_error = {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}
+    text_errors: dict[int | str, dict[str, Any]] = {
+        code: {"description": "Error", "content": json_error} for code in errors
+    }
 
     @app.exception_handler(ApiError)
     async def api_error(request: Request, exc: ApiError) -> JSONResponse:
@@ -231,7 +236,7 @@ def build_app(plane: ControlPlane, access: Access, max_request_bytes: int = 1 <<
     @app.get(
         f"{API}/evaluations/jobs/{{job_id}}/logs",
         response_class=PlainTextResponse,
-        responses=errors,
+        responses=text_errors,
         dependencies=[read],
         tags=["jobs"],
         operation_id="get_evaluations_jobs_id_logs",
@@ -247,7 +252,7 @@ def build_app(plane: ControlPlane, access: Access, max_request_bytes: int = 1 <<
     @app.get(
         f"{API}/evaluations/jobs/{{job_id}}/benchmarks/{{benchmark_index}}/logs",
         response_class=PlainTextResponse,
-        responses=errors,
+        responses=text_errors,
         dependencies=[read],
         tags=["jobs"],
         operation_id="get_evaluations_jobs_id_benchmarks_benchmark_index_logs",
