@@ -57,12 +57,14 @@ from evalhub.ports import (
 
 if TYPE_CHECKING:
     from evalhub.app.project import Project
+    from evalhub.client import EvalhubClient
     from evalhub.ports import ControlPlane
 
 __all__ = [
     "CommitChange",
     "Revision",
     "WorkingTreeSpecs",
+    "api_client",
     "commit_changes",
     "commit_exists",
     "commit_paths",
@@ -230,3 +232,10 @@ def serve_http(app: object, host: str, port: int) -> None:
 
     assert isinstance(app, FastAPI)
     serve(app, host, port)
+
+
+def api_client(url: str, token: str | None) -> EvalhubClient:
+    """evalhub's client of a control plane at `url` (with a bearer token)."""
+    from evalhub.client import EvalhubClient
+
+    return EvalhubClient(url, token)

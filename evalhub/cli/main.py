@@ -31,6 +31,7 @@ COMMANDS = {
     "show": "evalhub.cli.commands.show_cmd:show",
     "serve": "evalhub.cli.commands.serve_cmd:serve",
     "mcp": "evalhub.cli.commands.mcp_cmd:mcp",
+    "jobs": "evalhub.cli.commands.jobs_cmd:jobs",
 }
 
 
