@@ -10,13 +10,14 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import anyio
 import httpx
 import pytest
 
 from evalhub.app.project import load_project
 from evalhub.app.serve import ControlPlane, Seams, build
 from evalhub.cli.main import main
-from evalhub.client import ClientError, EvalhubClient
+from evalhub.client import AsyncEvalhubClient, ClientError, EvalhubClient
 from evalhub.core.api import JobRequest
 from tests.fakes import MemoryStateStore, NoEnvironments, ScriptedExecutor, failing
 from tests.project import make_project
@@ -132,3 +133,27 @@ def test_only_idempotent_requests_are_retried() -> None:
     with pytest.raises(ClientError, match="503: busy"):
         client.submit(JobRequest(name="x", evaluation="quality"))
     assert seen == ["POST"]  # a retried submission could start a second job
+
+
+def test_the_async_client_waits_and_retries_like_the_sync_one() -> None:
+    states = iter(["pending", "running", "completed"])
+    seen: list[str] = []
+
+    def server(request: httpx.Request) -> httpx.Response:
+        seen.append(request.method)
+        if len(seen) == 1:
+            return httpx.Response(502, json={"message_code": "bad_gateway", "message": "proxy"})
+        job = {
+            "resource": {"id": "j1"},
+            "name": "x",
+            "status": {"state": next(states), "message": {"message": "m", "message_code": "c"}},
+        }
+        return httpx.Response(200, json=job)
+
+    async def scenario() -> str:
+        async with AsyncEvalhubClient("http://x", transport=httpx.MockTransport(server)) as client:
+            done = await client.wait_for_completion("j1", poll=0)
+            return done.status.state
+
+    assert anyio.run(scenario) == "completed"
+    assert seen == ["GET"] * 4  # the 502 retried, then polled until terminal
