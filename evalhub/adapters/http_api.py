@@ -13,7 +13,7 @@ import hmac
 import json
 from collections.abc import Awaitable, Callable, MutableMapping
 from dataclasses import dataclass
-from typing import Annotated, Any
+from typing import Annotated, Any, TypeVar
 
 from fastapi import Depends, FastAPI, Query, Request
 from fastapi import Path as PathParam
@@ -117,6 +117,17 @@ def _page(request: Request, limit: int, offset: int, total: int) -> tuple[HRef, 
         return HRef(href=str(request.url.include_query_params(limit=limit, offset=at)))
 
     return href(0), (href(offset + limit) if offset + limit < total else None)
+
+
+L = TypeVar("L", ProviderList, CollectionList)
+
+
+def _listed(kind: type[L], found: list[Any], request: Request, limit: int, offset: int) -> L:
+    """One page of `found` in EvalHub's list envelope."""
+    limit = min(limit, MAX_PAGE)
+    first, after = _page(request, limit, offset, len(found))
+    page = found[offset : offset + limit]
+    return kind(first=first, next=after, limit=limit, total_count=len(found), items=page)
 
 
 def build_app(plane: ControlPlane, access: Access, max_request_bytes: int = 1 << 20) -> FastAPI:
@@ -284,12 +295,7 @@ def build_app(plane: ControlPlane, access: Access, max_request_bytes: int = 1 <<
         name: str | None = None,
     ) -> ProviderList:
         found = [p for p in plane.providers() if name is None or p.name == name]
-        limit = min(limit, MAX_PAGE)
-        first, after = _page(request, limit, offset, len(found))
-        items = found[offset : offset + limit]
-        return ProviderList(
-            first=first, next=after, limit=limit, total_count=len(found), items=items
-        )
+        return _listed(ProviderList, found, request, limit, offset)
 
     @app.get(
         f"{API}/evaluations/providers/{{provider_id}}",
@@ -319,12 +325,7 @@ def build_app(plane: ControlPlane, access: Access, max_request_bytes: int = 1 <<
         name: str | None = None,
     ) -> CollectionList:
         found = [c for c in plane.collections() if name is None or c.name == name]
-        limit = min(limit, MAX_PAGE)
-        first, after = _page(request, limit, offset, len(found))
-        items = found[offset : offset + limit]
-        return CollectionList(
-            first=first, next=after, limit=limit, total_count=len(found), items=items
-        )
+        return _listed(CollectionList, found, request, limit, offset)
 
     @app.get(
         f"{API}/evaluations/collections/{{collection_id}}",

@@ -140,21 +140,11 @@ class ControlPlane:
                 job = StoredJob.model_validate_json(path.read_bytes())
             except (OSError, ValidationError):
                 continue  # not ours, or half of a file from another tool: leave it alone
+            self._jobs[job.id] = job
             if job.state == "running":
-                job.state = "failed"
-                job.message = _message(INTERRUPTED, "evaluation_job_interrupted")
-                for bench in job.benchmarks:
-                    if bench.status in ("pending", "running"):
-                        bench.status = "failed"
-                        bench.error_message = _message(INTERRUPTED, "evaluation_job_interrupted")
-                job.updated_at = _now()
-                self._jobs[job.id] = job
-                self._save(job)
-                self._log(job.id, f"failed: {INTERRUPTED}")
-            else:
-                self._jobs[job.id] = job
-                if job.state == "pending":
-                    self._queue.put(job.id)
+                self._fail(job, INTERRUPTED, "evaluation_job_interrupted")
+            elif job.state == "pending":
+                self._queue.put(job.id)
 
     # -- reading the specs -------------------------------------------------------------------------
 
@@ -410,14 +400,14 @@ class ControlPlane:
             f"{score.aggregate}, {verdict}" + (f"; published {published[0]}" if published else ""),
         )
 
-    def _fail(self, job: StoredJob, why: str) -> None:
+    def _fail(self, job: StoredJob, why: str, code: str = "evaluation_job_failed") -> None:
         with self._lock:
             job.state = "failed"
-            job.message = _message(why, "evaluation_job_failed")
+            job.message = _message(why, code)
             for bench in job.benchmarks:
                 if bench.status in ("pending", "running"):
                     bench.status = "failed"
-                    bench.error_message = _message(why, "evaluation_job_failed")
+                    bench.error_message = _message(why, code)
             job.updated_at = _now()
             self._save(job)
         self._log(job.id, f"failed: {why}")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import itertools
 import time
 from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass, field
@@ -62,12 +63,26 @@ def _parse(model: type[M], response: httpx.Response) -> M:
         raise ClientError(f"the server's answer is not a {model.__name__}: {exc}") from None
 
 
-def _retry(call: _Call, attempt: int, retries: int, status: int | None) -> bool:
-    return (
+def _outcome(
+    call: _Call,
+    attempt: int,
+    retries: int,
+    sent: httpx.Response | httpx.TransportError,
+    base: str,
+) -> httpx.Response | float:
+    """What an attempt comes to, for both clients: the answer (or its ClientError), or the
+    seconds to wait before the next attempt — only for an idempotent request that could not
+    be sent or met a 502/503/504."""
+    status = sent.status_code if isinstance(sent, httpx.Response) else None
+    if (
         call.method in IDEMPOTENT
         and attempt < retries
         and (status is None or status in RETRIED_STATUS)
-    )
+    ):
+        return min(0.2 * 2.0**attempt, 5.0)
+    if isinstance(sent, httpx.Response):
+        return _answer(sent)
+    raise ClientError(f"cannot reach {base}: {sent}") from None
 
 
 def _headers(token: str | None) -> dict[str, str]:
@@ -139,20 +154,18 @@ class EvalhubClient:
         self._http.close()
 
     def _send(self, call: _Call) -> httpx.Response:
-        attempt = 0
-        while True:
+        for attempt in itertools.count():
             try:
-                response = self._http.request(
+                sent: httpx.Response | httpx.TransportError = self._http.request(
                     call.method, call.path, params=call.params, json=call.body
                 )
             except httpx.TransportError as exc:
-                if not _retry(call, attempt, self.retries, None):
-                    raise ClientError(f"cannot reach {self._http.base_url}: {exc}") from None
-            else:
-                if not _retry(call, attempt, self.retries, response.status_code):
-                    return _answer(response)
-            time.sleep(min(0.2 * 2**attempt, 5.0))
-            attempt += 1
+                sent = exc
+            outcome = _outcome(call, attempt, self.retries, sent, str(self._http.base_url))
+            if isinstance(outcome, httpx.Response):
+                return outcome
+            time.sleep(outcome)
+        raise AssertionError("unreachable")
 
     def health(self) -> Health:
         return _parse(Health, self._send(_Call("GET", f"{API}/health")))
@@ -236,20 +249,18 @@ class AsyncEvalhubClient:
         await self._http.aclose()
 
     async def _send(self, call: _Call) -> httpx.Response:
-        attempt = 0
-        while True:
+        for attempt in itertools.count():
             try:
-                response = await self._http.request(
+                sent: httpx.Response | httpx.TransportError = await self._http.request(
                     call.method, call.path, params=call.params, json=call.body
                 )
             except httpx.TransportError as exc:
-                if not _retry(call, attempt, self.retries, None):
-                    raise ClientError(f"cannot reach {self._http.base_url}: {exc}") from None
-            else:
-                if not _retry(call, attempt, self.retries, response.status_code):
-                    return _answer(response)
-            await asyncio.sleep(min(0.2 * 2**attempt, 5.0))
-            attempt += 1
+                sent = exc
+            outcome = _outcome(call, attempt, self.retries, sent, str(self._http.base_url))
+            if isinstance(outcome, httpx.Response):
+                return outcome
+            await asyncio.sleep(outcome)
+        raise AssertionError("unreachable")
 
     async def health(self) -> Health:
         return _parse(Health, await self._send(_Call("GET", f"{API}/health")))
