@@ -15,6 +15,7 @@ are failed by the next apply, which retries them); pending ones are queued again
 
 from __future__ import annotations
 
+import contextlib
 import os
 import queue
 import threading
@@ -110,11 +111,24 @@ def _message(text: str, code: str = "evaluation_job_updated") -> MessageInfo:
 class ControlPlane:
     """The jobs, providers and collections of one project (the HTTP layer's one collaborator)."""
 
-    def __init__(self, project: Project, seams: Seams | None = None) -> None:
+    def __init__(self, project: Project, seams: Seams | None = None, kind: str = "serve") -> None:
+        """`kind` names the job store (`.evalhub/<kind>/jobs`): one process owns it at a time
+        (a second `evalhub serve` is refused, not allowed to fail the first one's jobs as
+        interrupted); `evalhub mcp` has its own."""
         self.project = project
         self.seams = seams or Seams()
-        self.dir = project.state_dir / "serve" / "jobs"
+        self.dir = project.state_dir / kind / "jobs"
         self.dir.mkdir(parents=True, exist_ok=True)
+        self._held = contextlib.ExitStack()
+
+        def busy() -> None:
+            raise ConfigError(
+                f"another evalhub {kind} is serving this project's jobs "
+                f"({compose.display(self.dir)})",
+                "stop it first; one server per project keeps every job's state honest",
+            )
+
+        self._held.enter_context(compose.file_lock(self.dir / ".owner.lock", busy))
         self._lock = threading.RLock()
         self._queue: queue.Queue[str | None] = queue.Queue()
         self._jobs: dict[str, StoredJob] = {}
@@ -129,9 +143,11 @@ class ControlPlane:
         self._worker.start()
 
     def stop(self, timeout: float = 30.0) -> None:
+        """Stop the worker (after its current job, up to `timeout` s) and let go of the jobs."""
         self._queue.put(None)
         if self._worker is not None:
             self._worker.join(timeout)
+        self._held.close()
 
     def _recover(self) -> None:
         """Jobs from before a restart: running ones failed honestly, pending ones queued."""

@@ -149,7 +149,7 @@ def build(project: Project, plane: ControlPlane) -> MCPServer:
 
 def run(project: Project) -> None:
     """Serve over stdio until the client closes it; jobs run in this process."""
-    plane = ControlPlane(project)
+    plane = ControlPlane(project, kind="mcp")
     plane.start()
     try:
         build(project, plane).run("stdio")

@@ -16,6 +16,7 @@ from typing import Any
 import httpx
 import pytest
 
+from evalhub.app.locks import apply_lock
 from evalhub.app.plan import make_project_plan
 from evalhub.app.project import load_project
 from evalhub.app.serve import ControlPlane, Seams, StoredJob, build
@@ -355,6 +356,7 @@ def test_a_job_running_when_the_server_died_is_failed_and_its_units_retried(
     with pytest.raises(KeyboardInterrupt):  # ... and the server died in the middle of a unit
         first.plane._apply(stored, first.plane.resolve(stored.request))
     first.plane._save(stored)
+    first.plane.stop()  # the process is gone: it owns the jobs no more
     # The interrupted apply failed the unit it was running (a SIGKILL leaves it running, which
     # the next apply fails: tests/integration/test_serve_clients.py kills a real server).
     assert [r.status for r in store.of_kind("unit")] == ["succeeded", "failed"]
@@ -379,6 +381,9 @@ def test_jobs_survive_a_restart(server: Server, root: Path) -> None:
         (root / ".evalhub" / "serve" / "jobs" / f"{done['resource']['id']}.json").read_bytes()
     )
     assert stored.state == "completed"
+    with pytest.raises(ConfigError, match="another evalhub serve is serving this project's jobs"):
+        ControlPlane(load_project(root), Seams(store=server.store))  # while the first runs
+    server.plane.stop()
     again = ControlPlane(load_project(root), Seams(store=server.store))
     assert (
         again.get(done["resource"]["id"]).model_dump(mode="json", by_alias=True, exclude_none=True)
@@ -442,3 +447,19 @@ def test_a_body_over_the_limit_is_refused(server: Server) -> None:
     huge = {**JOB, "description": "x" * (2 << 20)}
     response = server.client.post(f"{API}/jobs", content=json.dumps(huge))
     assert response.status_code == 413 and response.json()["message_code"] == "request_too_large"
+
+
+def test_a_job_waits_for_an_apply_running_beside_the_server(server: Server) -> None:
+    project = load_project(server.root)
+    with apply_lock(project, server.store.identity, lambda: None):  # `evalhub apply` runs
+        job_id = server.client.post(f"{API}/jobs", json=JOB).json()["resource"]["id"]
+        end = time.monotonic() + 20
+        while (
+            "waiting for the apply lock" not in server.client.get(f"{API}/jobs/{job_id}/logs").text
+        ):
+            assert time.monotonic() < end, "the job never waited for the apply lock"
+            time.sleep(0.01)
+        assert server.client.get(f"{API}/jobs/{job_id}").json()["status"]["state"] == "running"
+        assert server.executor.ran == []  # nothing runs while the other apply holds the lock
+    assert server.wait(job_id)["status"]["state"] == "completed"
+    assert len(server.executor.ran) == 2

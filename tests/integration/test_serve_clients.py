@@ -75,13 +75,18 @@ class Served:
             time.sleep(0.05)
         raise AssertionError("evalhub serve did not answer /api/v1/health within 60 s")
 
-    def units(self) -> list[int]:
-        """The unit processes the server started (its children), by PID."""
+    def units(self, deadline: float = 60.0) -> list[int]:
+        """The unit processes the server started (its children), by PID, once there are."""
         assert self.proc is not None
-        found: list[int] = []
-        for task in Path(f"/proc/{self.proc.pid}/task").iterdir():
-            found += [int(p) for p in (task / "children").read_text().split()]
-        return found
+        end = time.monotonic() + deadline
+        while time.monotonic() < end:
+            found: list[int] = []
+            for task in Path(f"/proc/{self.proc.pid}/task").iterdir():
+                found += [int(p) for p in (task / "children").read_text().split()]
+            if found:
+                return found
+            time.sleep(0.05)
+        raise AssertionError("the server started no unit process")
 
     def kill(self) -> None:
         """SIGKILL: no handler runs, nothing is cleaned up."""
@@ -269,13 +274,16 @@ def test_the_evalhub_mcp_server_reads_resources_and_submits_a_job(
     )
 
 
+def held(release: threading.Event) -> Script:
+    """A model that answers nothing until `release` is set (at most 60 s)."""
+    return Script(answer=lambda prompt: (release.wait(60), answer(prompt))[1])
+
+
 def test_a_server_killed_mid_job_is_honest_after_restart_and_records_nothing_twice(
     tmp_path: Path,
 ) -> None:
-    stalled = threading.Event()
-    stalled.set()
-    script = Script(answer=answer, fault_for=lambda body: "stall" if stalled.is_set() else None)
-    with fake_openai(script) as (url, script):
+    release = threading.Event()
+    with fake_openai(held(release)) as (url, script):
         root = make_project(tmp_path / "repo", url)
         server = Served(root)
         server.start()
@@ -288,17 +296,17 @@ def test_a_server_killed_mid_job_is_honest_after_restart_and_records_nothing_twi
             job_id = httpx.post(f"{server.url}/api/v1/evaluations/jobs", json=body).json()[
                 "resource"
             ]["id"]
+            units = server.units()  # the unit runs, waiting on the model ...
             deadline = time.monotonic() + 60
             while server.job(job_id)["status"]["benchmarks"][0]["status"] != "running":
-                assert time.monotonic() < deadline, server.job(job_id)
+                assert time.monotonic() < deadline, server.job(job_id)  # ... and is recorded
                 time.sleep(0.05)
-            units = server.units()
             server.kill()
             for pid in units:  # the unit ran in its own session; it would finish unrecorded
                 os.killpg(pid, signal.SIGKILL)
             assert [r[2] for r in unit_runs(root)] == ["RUNNING"]
 
-            stalled.clear()
+            release.set()
             server.start()
             job = server.job(job_id)
             assert job["status"]["state"] == "failed"
@@ -315,4 +323,34 @@ def test_a_server_killed_mid_job_is_honest_after_restart_and_records_nothing_twi
             # The interrupted run is failed (KILLED), the unit ran again once; nothing else.
             assert sorted(r[2] for r in unit_runs(root)) == ["FINISHED", "KILLED"]
         finally:
+            release.set()
+            server.stop()
+
+
+def test_a_unit_process_that_dies_fails_its_job_with_the_reason(tmp_path: Path) -> None:
+    release = threading.Event()
+    with fake_openai(held(release)) as (url, script):
+        server = Served(make_project(tmp_path / "repo", url))
+        server.start()
+        try:
+            body = {
+                "name": "dies",
+                "model": {"name": "assistant"},
+                "benchmarks": [{"id": "refusals", "provider_id": "builtin"}],
+            }
+            job_id = httpx.post(f"{server.url}/api/v1/evaluations/jobs", json=body).json()[
+                "resource"
+            ]["id"]
+            (unit,) = server.units()
+            os.killpg(unit, signal.SIGKILL)  # the OOM killer, say: no result, no report
+            deadline = time.monotonic() + 120
+            while server.job(job_id)["status"]["state"] in ("pending", "running"):
+                assert time.monotonic() < deadline
+                time.sleep(0.05)
+            job = server.job(job_id)
+            assert job["status"]["state"] == "failed"
+            why = job["status"]["benchmarks"][0]["error_message"]["message"]
+            assert "signal 9" in why or "SIGKILL" in why or "-9" in why, why
+        finally:
+            release.set()
             server.stop()
