@@ -283,7 +283,7 @@ def test_a_server_killed_mid_job_is_honest_after_restart_and_records_nothing_twi
     tmp_path: Path,
 ) -> None:
     release = threading.Event()
-    with fake_openai(held(release)) as (url, script):
+    with fake_openai(held(release)) as (url, _):
         root = make_project(tmp_path / "repo", url)
         server = Served(root)
         server.start()
@@ -329,7 +329,7 @@ def test_a_server_killed_mid_job_is_honest_after_restart_and_records_nothing_twi
 
 def test_a_unit_process_that_dies_fails_its_job_with_the_reason(tmp_path: Path) -> None:
     release = threading.Event()
-    with fake_openai(held(release)) as (url, script):
+    with fake_openai(held(release)) as (url, _):
         server = Served(make_project(tmp_path / "repo", url))
         server.start()
         try:
