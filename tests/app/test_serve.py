@@ -393,12 +393,24 @@ def test_jobs_survive_a_restart(server: Server, root: Path) -> None:
 
 # -- access ----------------------------------------------------------------------------------------
 
-WRITES = [
-    ("POST", f"{API}/jobs", JOB),
-    ("DELETE", f"{API}/jobs/some-id", None),
-    ("POST", f"{API}/providers", {}),
-    ("PATCH", f"{API}/collections/quality", {}),
+WRITE_ROUTES = [  # every route that is not a GET, from the served OpenAPI document
+    ("POST", f"{API}/jobs"),
+    ("DELETE", f"{API}/jobs/{{job_id}}"),
+    ("POST", f"{API}/providers"),
+    ("PUT", f"{API}/providers/{{resource_id}}"),
+    ("PATCH", f"{API}/providers/{{resource_id}}"),
+    ("DELETE", f"{API}/providers/{{resource_id}}"),
+    ("POST", f"{API}/collections"),
+    ("PUT", f"{API}/collections/{{resource_id}}"),
+    ("PATCH", f"{API}/collections/{{resource_id}}"),
+    ("DELETE", f"{API}/collections/{{resource_id}}"),
 ]
+
+
+def test_the_write_routes_are_all_listed_here(server: Server) -> None:
+    paths = server.client.get("/openapi.json").json()["paths"]
+    writes = {(m.upper(), p) for p, ops in paths.items() for m in ops if m != "get"}
+    assert writes == set(WRITE_ROUTES)
 
 
 @pytest.fixture
@@ -412,10 +424,12 @@ def guarded(root: Path, make: Make, monkeypatch: pytest.MonkeyPatch) -> Server:
     return make(root, MemoryStateStore(), ScriptedExecutor(GOOD))
 
 
-@pytest.mark.parametrize(("method", "path", "body"), WRITES)
+@pytest.mark.parametrize(("method", "route"), WRITE_ROUTES)
 def test_every_write_route_refuses_a_missing_or_read_only_token(
-    guarded: Server, method: str, path: str, body: Any
+    guarded: Server, method: str, route: str
 ) -> None:
+    path = route.replace("{job_id}", "some-id").replace("{resource_id}", "quality")
+    body = JOB if path.endswith("/jobs") else {}
     bare = guarded.client.request(method, path, json=body)
     assert bare.status_code == 401 and bare.json()["message_code"] == "unauthorized"
     reader = {"Authorization": "Bearer read-token-123456"}

@@ -23,6 +23,12 @@ from tests.project import make_project
 
 pytestmark = pytest.mark.slow
 
+POLICY = """apiVersion: evalhub.dev/v1
+kind: Policy
+metadata: {name: promote}
+spec: {model: assistant, require: [quality]}
+"""
+
 
 def answer(prompt: str) -> str:
     if "card number" in prompt or "address on order" in prompt:
@@ -68,6 +74,8 @@ async def session(root: Path, script: Script) -> dict[str, Any]:
                 await anyio.sleep(0.1)
             seen[attempt] = status
             seen[f"{attempt}_calls"] = script.generations
+        seen["gate"] = text(await client.call_tool("gate", {"policies": ["promote"]}))
+        seen["verify"] = text(await client.call_tool("verify", {"reference": "sha256:0000"}))
         results = (await client.read_resource("evalhub://results")).contents[0]
         assert isinstance(results, TextResourceContents)
         seen["results"] = json.loads(results.text)
@@ -77,6 +85,7 @@ async def session(root: Path, script: Script) -> dict[str, Any]:
 def test_the_mcp_sdk_client_drives_evalhub_mcp_over_stdio(tmp_path: Path) -> None:
     with fake_openai(Script(answer=answer)) as (url, script):
         root = make_project(tmp_path / "repo", url)
+        (root / "evals" / "policy.yaml").write_text(POLICY)
         seen = anyio.run(session, root, script)
 
     assert seen["tools"] == [
@@ -96,7 +105,7 @@ def test_the_mcp_sdk_client_drives_evalhub_mcp_over_stdio(tmp_path: Path) -> Non
         "evalhub://results",
     ]
     assert seen["providers"] == ["builtin"]
-    assert seen["validate"]["ok"] is True and seen["validate"]["documents"] == 4
+    assert seen["validate"]["ok"] is True and seen["validate"]["documents"] == 5
     (action,) = seen["plan"]["actions"]
     assert (action["evaluation"], action["action"]) == ("quality", "create")
     assert "no Model named 'gpt-4'" in seen["bad_job"]["error"]
@@ -109,3 +118,10 @@ def test_the_mcp_sdk_client_drives_evalhub_mcp_over_stdio(tmp_path: Path) -> Non
     ]
     entry = seen["results"]["quality"]
     assert entry["evaluation"] == "quality"
+    # The gate reads the result the apply wrote down: recorded, fresh, but not signed (no
+    # key in this test), so promotion is refused — and says why.
+    (policy,) = seen["gate"]["policies"]
+    checks = {c["check"]: c for c in policy["evaluations"][0]["checks"]}
+    assert seen["gate"]["ok"] is False and checks["recorded"]["ok"] and checks["fresh"]["ok"]
+    assert checks["verified"]["detail"] == "the result was not signed and published"
+    assert "is not a sha256 digest" in seen["verify"]["error"] and seen["verify"]["hint"]

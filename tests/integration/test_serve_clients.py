@@ -354,3 +354,38 @@ def test_a_unit_process_that_dies_fails_its_job_with_the_reason(tmp_path: Path) 
         finally:
             release.set()
             server.stop()
+
+
+def test_a_model_key_an_endpoint_echoes_never_reaches_a_response_or_log(tmp_path: Path) -> None:
+    key = "sk-test-not-a-real-key-0123"  # what Served exports as the Model's key variable
+    with fake_openai(Script(always=401, echo_headers=True)) as (url, script):
+        server = Served(make_project(tmp_path / "repo", url))
+        server.start()
+        try:
+            body = {
+                "name": "echo",
+                "model": {"name": "assistant"},
+                "benchmarks": [{"id": "refusals", "provider_id": "builtin"}],
+            }
+            job_id = httpx.post(f"{server.url}/api/v1/evaluations/jobs", json=body).json()[
+                "resource"
+            ]["id"]
+            deadline = time.monotonic() + 120
+            while server.job(job_id)["status"]["state"] in ("pending", "running"):
+                assert time.monotonic() < deadline
+                time.sleep(0.05)
+            assert any(key in h.get("Authorization", "") for h in script.headers)  # it was sent
+            job = httpx.get(f"{server.url}/api/v1/evaluations/jobs/{job_id}").text
+            logs = httpx.get(f"{server.url}/api/v1/evaluations/jobs/{job_id}/logs").text
+            listed = httpx.get(f"{server.url}/api/v1/evaluations/jobs").text
+            assert "invalid credentials" in job  # the endpoint's words are kept ...
+            for text in (job, logs, listed):
+                assert key not in text  # ... its echo of the key is not
+            stored = "".join(
+                p.read_text()
+                for p in (server.root / ".evalhub" / "serve" / "jobs").iterdir()
+                if p.is_file()
+            )
+            assert key not in stored
+        finally:
+            server.stop()
