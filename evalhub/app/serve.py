@@ -321,6 +321,11 @@ class ControlPlane:
     # -- the worker ------------------------------------------------------------------------------
 
     def _work(self) -> None:
+        # Open the state store before the first job asks for it (MLflow's import and a new
+        # store's migrations take seconds); a store that cannot be opened fails each job
+        # with the reason instead.
+        with contextlib.suppress(EvalhubError):
+            self._state_store()
         while True:
             job_id = self._queue.get()
             if job_id is None:
