@@ -16,10 +16,10 @@ from mcp.server.mcpserver import MCPServer
 from pydantic import ValidationError
 
 from evalhub import __version__
+from evalhub.app.control_plane import ControlPlane
 from evalhub.app.gate import gate as gate_project
 from evalhub.app.plan import make_project_plan
 from evalhub.app.project import Project
-from evalhub.app.serve import ControlPlane
 from evalhub.app.show import show
 from evalhub.app.validate import validate as validate_project
 from evalhub.app.verify import verify_result

@@ -16,10 +16,12 @@ from typing import Any
 import httpx
 import pytest
 
+from evalhub.app.control_plane import ControlPlane, Seams
+from evalhub.app.job_store import StoredJob
 from evalhub.app.locks import apply_lock
 from evalhub.app.plan import make_project_plan
 from evalhub.app.project import load_project
-from evalhub.app.serve import ControlPlane, Seams, StoredJob, build
+from evalhub.app.serve import build
 from evalhub.core import records
 from evalhub.core.errors import ConfigError
 from tests.fakes import MemoryStateStore, NoEnvironments, ScriptedExecutor, failing

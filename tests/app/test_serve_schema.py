@@ -16,8 +16,9 @@ from schemathesis.checks import (
     status_code_conformance,
 )
 
+from evalhub.app.control_plane import Seams
 from evalhub.app.project import load_project
-from evalhub.app.serve import Seams, build
+from evalhub.app.serve import build
 from tests.fakes import MemoryStateStore, NoEnvironments, ScriptedExecutor
 from tests.project import make_project
 

@@ -14,8 +14,9 @@ import anyio
 import httpx
 import pytest
 
+from evalhub.app.control_plane import ControlPlane, Seams
 from evalhub.app.project import load_project
-from evalhub.app.serve import ControlPlane, Seams, build
+from evalhub.app.serve import build
 from evalhub.cli.main import main
 from evalhub.client import AsyncEvalhubClient, ClientError, EvalhubClient
 from evalhub.core.api import JobRequest
