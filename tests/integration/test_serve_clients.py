@@ -9,6 +9,7 @@ resubmitted job makes no model call" is counted, not assumed."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import runpy
@@ -80,9 +81,10 @@ class Served:
         assert self.proc is not None
         end = time.monotonic() + deadline
         while time.monotonic() < end:
-            found: list[int] = []
+            children: list[int] = []
             for task in Path(f"/proc/{self.proc.pid}/task").iterdir():
-                found += [int(p) for p in (task / "children").read_text().split()]
+                children += [int(p) for p in (task / "children").read_text().split()]
+            found = [p for p in children if b"run-unit" in _cmdline(p)]  # not git, say
             if found:
                 return found
             time.sleep(0.05)
@@ -107,9 +109,29 @@ class Served:
                 os.killpg(self.proc.pid, signal.SIGKILL)
                 self.proc.wait(10)
 
+    def submit(self, body: dict[str, Any]) -> str:
+        response = httpx.post(f"{self.url}/api/v1/evaluations/jobs", json=body)
+        assert response.status_code == 202, response.text
+        job_id: str = response.json()["resource"]["id"]
+        return job_id
+
+    def wait(self, job_id: str, deadline: float = 120.0) -> dict[str, Any]:
+        end = time.monotonic() + deadline
+        while (job := self.job(job_id))["status"]["state"] in ("pending", "running"):
+            assert time.monotonic() < end, job
+            time.sleep(0.05)
+        return job
+
     def job(self, job_id: str) -> dict[str, Any]:
         job: dict[str, Any] = httpx.get(f"{self.url}/api/v1/evaluations/jobs/{job_id}").json()
         return job
+
+
+def _cmdline(pid: int) -> bytes:
+    try:
+        return Path(f"/proc/{pid}/cmdline").read_bytes()
+    except OSError:
+        return b""  # gone already
 
 
 @pytest.fixture
@@ -293,9 +315,7 @@ def test_a_server_killed_mid_job_is_honest_after_restart_and_records_nothing_twi
                 "model": {"name": "assistant"},
                 "benchmarks": [{"id": "refusals", "provider_id": "builtin"}],
             }
-            job_id = httpx.post(f"{server.url}/api/v1/evaluations/jobs", json=body).json()[
-                "resource"
-            ]["id"]
+            job_id = server.submit(body)
             units = server.units()  # the unit runs, waiting on the model ...
             deadline = time.monotonic() + 60
             while server.job(job_id)["status"]["benchmarks"][0]["status"] != "running":
@@ -303,7 +323,8 @@ def test_a_server_killed_mid_job_is_honest_after_restart_and_records_nothing_twi
                 time.sleep(0.05)
             server.kill()
             for pid in units:  # the unit ran in its own session; it would finish unrecorded
-                os.killpg(pid, signal.SIGKILL)
+                with contextlib.suppress(ProcessLookupError):  # or died with its pipes
+                    os.killpg(pid, signal.SIGKILL)
             assert [r[2] for r in unit_runs(root)] == ["RUNNING"]
 
             release.set()
@@ -311,15 +332,8 @@ def test_a_server_killed_mid_job_is_honest_after_restart_and_records_nothing_twi
             job = server.job(job_id)
             assert job["status"]["state"] == "failed"
             assert "interrupted: the server stopped" in job["status"]["message"]["message"]
-            retry = httpx.post(
-                f"{server.url}/api/v1/evaluations/jobs", json={**body, "name": "retry"}
-            )
-            retry_id = retry.json()["resource"]["id"]
-            deadline = time.monotonic() + 120
-            while server.job(retry_id)["status"]["state"] in ("pending", "running"):
-                assert time.monotonic() < deadline
-                time.sleep(0.05)
-            assert server.job(retry_id)["status"]["state"] == "completed"
+            retried = server.wait(server.submit({**body, "name": "retry"}))
+            assert retried["status"]["state"] == "completed"
             # The interrupted run is failed (KILLED), the unit ran again once; nothing else.
             assert sorted(r[2] for r in unit_runs(root)) == ["FINISHED", "KILLED"]
         finally:
@@ -338,16 +352,10 @@ def test_a_unit_process_that_dies_fails_its_job_with_the_reason(tmp_path: Path) 
                 "model": {"name": "assistant"},
                 "benchmarks": [{"id": "refusals", "provider_id": "builtin"}],
             }
-            job_id = httpx.post(f"{server.url}/api/v1/evaluations/jobs", json=body).json()[
-                "resource"
-            ]["id"]
+            job_id = server.submit(body)
             (unit,) = server.units()
             os.killpg(unit, signal.SIGKILL)  # the OOM killer, say: no result, no report
-            deadline = time.monotonic() + 120
-            while server.job(job_id)["status"]["state"] in ("pending", "running"):
-                assert time.monotonic() < deadline
-                time.sleep(0.05)
-            job = server.job(job_id)
+            job = server.wait(job_id)
             assert job["status"]["state"] == "failed"
             why = job["status"]["benchmarks"][0]["error_message"]["message"]
             assert "signal 9" in why or "SIGKILL" in why or "-9" in why, why
@@ -367,13 +375,8 @@ def test_a_model_key_an_endpoint_echoes_never_reaches_a_response_or_log(tmp_path
                 "model": {"name": "assistant"},
                 "benchmarks": [{"id": "refusals", "provider_id": "builtin"}],
             }
-            job_id = httpx.post(f"{server.url}/api/v1/evaluations/jobs", json=body).json()[
-                "resource"
-            ]["id"]
-            deadline = time.monotonic() + 120
-            while server.job(job_id)["status"]["state"] in ("pending", "running"):
-                assert time.monotonic() < deadline
-                time.sleep(0.05)
+            job_id = server.submit(body)
+            server.wait(job_id)
             assert any(key in h.get("Authorization", "") for h in script.headers)  # it was sent
             job = httpx.get(f"{server.url}/api/v1/evaluations/jobs/{job_id}").text
             logs = httpx.get(f"{server.url}/api/v1/evaluations/jobs/{job_id}/logs").text
