@@ -7,6 +7,7 @@ evalhub.yaml names its variable), so nobody who merely reaches the port can run 
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from evalhub.app import compose
@@ -60,9 +61,11 @@ def build(project: Project, host: str, seams: Seams | None = None) -> tuple[Cont
     return plane, app
 
 
-def serve(project: Project, options: ServeOptions) -> None:
-    """Serve until interrupted; the job running then is failed at the next start."""
+def serve(project: Project, options: ServeOptions, ready: Callable[[], None]) -> None:
+    """Serve until interrupted; the job running then is failed at the next start. `ready` is
+    called once the settings are checked and the jobs are ours."""
     plane, app = build(project, options.host)
+    ready()
     plane.start()
     try:
         compose.serve_http(app, options.host, options.port)

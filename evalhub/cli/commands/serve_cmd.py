@@ -23,6 +23,9 @@ def serve(host: str, port: int) -> int:
     tokens of `serve:` in evalhub.yaml. OpenAPI at /openapi.json.
     """
     project = load_project()
-    err(f"evalhub serve: http://{host}:{port}/api/v1 over {project.root} (Ctrl-C stops)")
-    serve_project(project, ServeOptions(host, port))
+
+    def ready() -> None:
+        err(f"evalhub serve: http://{host}:{port}/api/v1 over {project.root} (Ctrl-C stops)")
+
+    serve_project(project, ServeOptions(host, port), ready)
     return EXIT_OK
