@@ -47,6 +47,7 @@ test: lint model-server
 bench: $(VENV)/.installed-test
 	$(BIN)/python bench/validate_bench.py
 	$(BIN)/python bench/plan_bench.py
+	$(BIN)/python bench/serve_bench.py
 
 clean:
 	rm -rf $(VENV) .evalhub .pytest_cache .mypy_cache .ruff_cache

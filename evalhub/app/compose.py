@@ -61,15 +61,19 @@ from evalhub.ports import (
 
 if TYPE_CHECKING:
     from evalhub.app.project import Project
+    from evalhub.client import EvalhubClient
+    from evalhub.ports import ControlPlane
 
 __all__ = [
     "CommitChange",
     "GitObject",
     "Revision",
     "WorkingTreeSpecs",
+    "api_client",
     "commit_changes",
     "commit_exists",
     "commit_paths",
+    "control_plane_app",
     "current_branch",
     "default_layout",
     "directory_revisions",
@@ -102,6 +106,7 @@ __all__ = [
     "redact_tree",
     "remote_url",
     "resolve_revision",
+    "serve_http",
     "show_file",
     "show_prefix",
     "signer",
@@ -260,3 +265,36 @@ def export_results(
             for p in sorted(base.rglob("*"))
             if p.is_file()
         }
+# -- the control plane -----------------------------------------------------------------------
+
+
+def control_plane_app(
+    plane: ControlPlane, read_token: str | None, write_token: str | None, max_request_bytes: int
+) -> object:
+    """The ASGI app of `evalhub serve` (FastAPI) over `plane`; with tokens, every route needs
+    one (reads: either; writes: the write token)."""
+    try:
+        from evalhub.adapters.http_api import Access, build_app
+    except ImportError as exc:
+        raise ConfigError(
+            f"`evalhub serve` needs FastAPI and uvicorn ({exc.name} is missing)",
+            "pip install 'evalhub[serve]'",
+        ) from None
+    return build_app(plane, Access(read_token, write_token), max_request_bytes)
+
+
+def serve_http(app: object, host: str, port: int) -> None:
+    """Serve an app `control_plane_app` built until interrupted."""
+    from fastapi import FastAPI
+
+    from evalhub.adapters.http_api import serve
+
+    assert isinstance(app, FastAPI)
+    serve(app, host, port)
+
+
+def api_client(url: str, token: str | None) -> EvalhubClient:
+    """evalhub's client of a control plane at `url` (with a bearer token)."""
+    from evalhub.client import EvalhubClient
+
+    return EvalhubClient(url, token)

@@ -31,6 +31,9 @@ COMMANDS = {
     "show": "evalhub.cli.commands.show_cmd:show",
     "report": "evalhub.cli.commands.report_cmd:report",
     "evidence": "evalhub.cli.commands.evidence_cmd:evidence",
+    "serve": "evalhub.cli.commands.serve_cmd:serve",
+    "mcp": "evalhub.cli.commands.mcp_cmd:mcp",
+    "jobs": "evalhub.cli.commands.jobs_cmd:jobs",
 }
 
 
