@@ -265,6 +265,8 @@ def export_results(
             for p in sorted(base.rglob("*"))
             if p.is_file()
         }
+
+
 # -- the control plane -----------------------------------------------------------------------
 
 
