@@ -19,12 +19,12 @@ $(BIN)/python:
 # Reinstall when the project's dependencies change.
 $(VENV)/.installed: pyproject.toml | $(BIN)/python
 	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet -e '.[mlflow]'
+	$(BIN)/pip install --quiet -e .
 	touch $@
 
-# What the tests need on top: linters, type checker, pytest, the full MLflow (its server).
+# What the tests need on top: linters, type checker, pytest, the full MLflow (its server, UI).
 $(VENV)/.installed-test: $(VENV)/.installed pyproject.toml
-	$(BIN)/pip install --quiet -e '.[mlflow,server,dev]'
+	$(BIN)/pip install --quiet -e '.[ui,dev]'
 	touch $@
 
 setup: $(VENV)/.installed
