@@ -16,6 +16,7 @@ import os
 import shutil
 import subprocess
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
 from evalhub.adapters.files import file_lock
@@ -49,8 +50,14 @@ class EnvironmentStore:
     def is_ready(self, env: Path) -> bool:
         return (env / MARKER).is_file()
 
-    def ensure(self, requirements: list[str], log: Path | None = None) -> Path | None:
-        """The environment for `requirements` (None when there are none), built if needed."""
+    def ensure(
+        self,
+        requirements: list[str],
+        log: Path | None = None,
+        step: Callable[[str], None] | None = None,
+    ) -> Path | None:
+        """The environment for `requirements` (None when there are none), built if needed;
+        each build step is told to `step`."""
         if not requirements:
             return None
         final = self.path_for(requirements)
@@ -58,26 +65,31 @@ class EnvironmentStore:
             return final
         with file_lock(final.with_name(final.name + ".lock")):
             if self.is_ready(final):
-                return final
+                return final  # another process built it while this one waited
             if final.exists():  # left by a crash before the marker was written
                 shutil.rmtree(final)
             tmp = final.with_name(f"{final.name}.tmp-{os.getpid()}")
             shutil.rmtree(tmp, ignore_errors=True)
             try:
-                self._build(tmp, requirements, log)
+                self._build(tmp, requirements, log, step or (lambda text: None))
                 os.replace(tmp, final)
             finally:
                 shutil.rmtree(tmp, ignore_errors=True)
         return final
 
-    def _build(self, env: Path, requirements: list[str], log: Path | None) -> None:
+    def _build(
+        self, env: Path, requirements: list[str], log: Path | None, step: Callable[[str], None]
+    ) -> None:
+        step("creating the virtualenv")
         self._run([self.python, "-m", "venv", str(env)], log)
         pip = [str(env / "bin" / "python"), "-m", "pip", "install", "--disable-pip-version-check"]
         torch = [r for r in requirements if r.replace(" ", "").startswith("torch==")]
         rest = [r for r in requirements if r not in torch]
         if torch:
+            step(f"installing {' '.join(torch)}")
             self._run([*pip, *torch], log)
         if rest:
+            step(f"installing {' '.join(rest)}")
             self._run([*pip, *rest], log)
         freeze = subprocess.run(
             [str(env / "bin" / "python"), "-m", "pip", "freeze"],

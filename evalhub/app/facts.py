@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Sequence
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -30,12 +31,26 @@ def gather_facts(project: Project, jobs: Sequence[JobSpec]) -> RunFacts:
     )
 
 
-def endpoints(jobs: Sequence[JobSpec]) -> dict[str, Any]:
-    """Each endpoint's /models answer (or the error met asking), once per URL."""
+def more_facts(facts: RunFacts, jobs: Sequence[JobSpec]) -> RunFacts:
+    """`facts` with the endpoints and environments of `jobs` (a later batch) added."""
+    return replace(
+        facts,
+        endpoints={**facts.endpoints, **endpoints(jobs, known=set(facts.endpoints))},
+        packages={
+            **facts.packages,
+            **{job.environment: packages(Path(job.environment)) for job in jobs if job.environment},
+        },
+    )
+
+
+def endpoints(jobs: Sequence[JobSpec], known: set[str] | None = None) -> dict[str, Any]:
+    """Each endpoint's /models answer (or the error met asking), once per URL (none of the
+    `known` ones)."""
     found: dict[str, Any] = {}
+    known = known or set()
     for job in jobs:
         endpoint = job.spec.model.endpoint
-        if endpoint is None or endpoint.url in found:
+        if endpoint is None or endpoint.url in found or endpoint.url in known:
             continue
         key = os.environ.get(endpoint.api_key_env) if endpoint.api_key_env else None
         found[endpoint.url] = fetch_models(endpoint, key)

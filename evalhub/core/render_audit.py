@@ -93,7 +93,7 @@ def audit_markdown(report: AuditReport) -> str:
 def audit_json(report: AuditReport) -> str:
     return json.dumps(
         {
-            "version": GITOPS_REPORT_VERSION,
+            "format_version": GITOPS_REPORT_VERSION,
             "ok": report.ok,
             "since": report.since,
             "head": report.head,

@@ -67,7 +67,7 @@ def gate_markdown(report: GateReport) -> str:
 def gate_json(report: GateReport) -> str:
     return json.dumps(
         {
-            "version": GITOPS_REPORT_VERSION,
+            "format_version": GITOPS_REPORT_VERSION,
             "ok": report.ok,
             "policies": [
                 {
