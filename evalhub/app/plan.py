@@ -10,7 +10,7 @@ from pydantic import ValidationError
 
 from evalhub.app import compose
 from evalhub.app.keys import has_signing_key
-from evalhub.app.project import Project
+from evalhub.app.project import Project, require_project
 from evalhub.app.specs import resolved_evaluations
 from evalhub.app.state import open_state_store
 from evalhub.core.errors import ConfigError, EvalhubError, PublishError
@@ -60,6 +60,7 @@ def make_project_plan(
 ) -> ProjectPlan:
     """`publishing`: whether unpublished results are pending (default: a signing key exists);
     then results missing from `publisher` (default: the project's target) are pending too."""
+    require_project(project)
     evaluations = select(resolved_evaluations(project, project.spec_source()), names)
     store = store or open_state_store(project)
     fingerprints = Fingerprints()

@@ -8,6 +8,7 @@ import json
 from dataclasses import asdict, dataclass
 from xml.etree import ElementTree
 
+from evalhub.core.render_table import md
 from evalhub.core.report import FORMAT_VERSION
 
 
@@ -61,10 +62,6 @@ def apply_json(outcome: ApplyOutcome) -> str:
     )
 
 
-def _cell(text: str) -> str:
-    return text.replace("|", "\\|").replace("\n", " ")
-
-
 def apply_markdown(outcome: ApplyOutcome) -> str:
     lines = ["### evalhub apply", ""]
     if not outcome.evaluations:
@@ -83,9 +80,9 @@ def apply_markdown(outcome: ApplyOutcome) -> str:
     failed = [u for u in outcome.units if u.status != "succeeded"]
     if failed:
         lines += ["", "**Failed units** (the next apply retries only these):", ""]
-        lines += [f"- `{u.evaluation}/{u.key}`: {_cell(u.error or 'failed')}" for u in failed]
+        lines += [f"- `{u.evaluation}/{u.key}`: {md(u.error or 'failed')}" for u in failed]
     if outcome.notes:
-        lines += ["", *(f"> {_cell(n)}" for n in outcome.notes)]
+        lines += ["", *(f"> {md(n)}" for n in outcome.notes)]
     return "\n".join(lines) + "\n"
 
 

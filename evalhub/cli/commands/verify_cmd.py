@@ -7,7 +7,7 @@ import click
 
 from evalhub.app.project import load_project
 from evalhub.app.verify import Verification, verify_result
-from evalhub.cli.errors import EXIT_ERROR, EXIT_OK
+from evalhub.cli.errors import EXIT_OK, EXIT_PENDING
 from evalhub.cli.output import FORMAT_OPTION, INSECURE_OPTION, out
 
 
@@ -30,11 +30,12 @@ def verify(reference: str, keys: tuple[Path, ...], insecure: bool | None, fmt: s
     registry.target. The manifest and every layer are re-hashed, and an attached DSSE
     attestation must be signed by a trusted key, name this manifest's digest, and state the
     scores the result layer holds.
-    Exit 0 when verified, 1 otherwise.
+    Exit 0 when verified, 2 when it is not (like gate and audit), 1 on an error (an
+    unreachable registry, an unknown reference).
     """
     result = verify_result(load_project(), reference, list(keys) or None, insecure)
     out(json.dumps(result.as_dict(), indent=2) if fmt == "json" else render(result))
-    return EXIT_OK if result.verified else EXIT_ERROR
+    return EXIT_OK if result.verified else EXIT_PENDING
 
 
 def render(result: Verification) -> str:
