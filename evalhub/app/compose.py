@@ -115,6 +115,20 @@ def mlflow_state_store(
     return MlflowStateStore.open(uri, artifacts, shown=shown, create_directory=create_directory)
 
 
+def mlflow_ui(uri: str, host: str, port: int, cwd: Path) -> int:
+    """The MLflow UI over the store at `uri`, in the foreground until Ctrl-C."""
+    from evalhub.adapters.mlflow.ui import run_ui
+
+    return run_ui(uri, host, port, str(cwd))
+
+
+def check_mlflow_ui() -> None:
+    """Raise ConfigError (with the install hint) when the MLflow UI is not installed."""
+    from evalhub.adapters.mlflow.ui import check_ui_installed
+
+    check_ui_installed()
+
+
 def local_executor(concurrency: int, protected: Collection[str] = WELL_KNOWN) -> Executor:
     """Units as `evalhub run-unit` processes on this machine, `concurrency` at once; none gets
     a `protected` variable (evalhub.core.secrets)."""

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import json
 from dataclasses import asdict, dataclass
-from xml.etree import ElementTree
 
 from evalhub.core.render_table import md
 from evalhub.core.report import FORMAT_VERSION
@@ -86,40 +85,58 @@ def apply_markdown(outcome: ApplyOutcome) -> str:
     return "\n".join(lines) + "\n"
 
 
+def _xml(text: str) -> str:
+    """Text as an XML attribute value or element content (XML 1.0 forbids most control
+    characters even escaped: they are dropped)."""
+    kept = "".join(c for c in text if c in "\t\n\r" or ord(c) >= 0x20)
+    return (
+        kept.replace("&", "&amp;")
+        .replace("<", "&lt;")
+        .replace(">", "&gt;")
+        .replace('"', "&quot;")
+        .replace("\n", "&#10;")
+    )
+
+
+def _case(name: str, classname: str, failure: str | None = None, out: str | None = None) -> str:
+    head = f'    <testcase classname="{_xml(classname)}" name="{_xml(name)}"'
+    if failure is not None:
+        failed = f'<failure message="{_xml(failure)}">{_xml(failure)}</failure>'
+        return f"{head}>\n      {failed}\n    </testcase>"
+    if out is not None:
+        return f"{head}>\n      <system-out>{_xml(out)}</system-out>\n    </testcase>"
+    return f"{head} />"
+
+
 def apply_junit(outcome: ApplyOutcome) -> str:
-    suites = ElementTree.Element("testsuites", name="evalhub apply")
+    """JUnit XML: a test suite per evaluation, a test case per unit run, one for the verdict."""
+    suites: list[str] = []
     total = failures = 0
     for row in outcome.evaluations:
-        units = [u for u in outcome.units if u.evaluation == row.evaluation]
-        suite = ElementTree.SubElement(suites, "testsuite", name=row.evaluation)
-        for unit in units:
-            case = ElementTree.SubElement(
-                suite, "testcase", classname=row.evaluation, name=unit.key
-            )
+        cases: list[str] = []
+        failed = 0
+        for unit in (u for u in outcome.units if u.evaluation == row.evaluation):
             if unit.status != "succeeded":
-                failure = ElementTree.SubElement(case, "failure", message=unit.error or "failed")
-                failure.text = unit.error or "failed"
-            elif unit.score is not None:
-                ElementTree.SubElement(case, "system-out").text = f"score {unit.score:.4f}"
-        verdict = ElementTree.SubElement(
-            suite, "testcase", classname=row.evaluation, name="verdict"
+                failed += 1
+                cases.append(_case(unit.key, row.evaluation, failure=unit.error or "failed"))
+            else:
+                out = None if unit.score is None else f"score {unit.score:.4f}"
+                cases.append(_case(unit.key, row.evaluation, out=out))
+        verdict_failed = row.verdict not in ("pass", "—")
+        failed += verdict_failed
+        reasons = "; ".join(row.reasons) or f"verdict {row.verdict}"
+        cases.append(_case("verdict", row.evaluation, failure=reasons if verdict_failed else None))
+        suites.append(
+            f'  <testsuite name="{_xml(row.evaluation)}" tests="{len(cases)}" '
+            f'failures="{failed}">\n' + "\n".join(cases) + "\n  </testsuite>"
         )
-        if row.verdict not in ("pass", "—"):
-            reasons = "; ".join(row.reasons) or row.verdict
-            ElementTree.SubElement(
-                verdict, "failure", message=f"verdict {row.verdict}"
-            ).text = reasons
-        cases = len(units) + 1
-        failed = sum(u.status != "succeeded" for u in units) + (row.verdict not in ("pass", "—"))
-        suite.set("tests", str(cases))
-        suite.set("failures", str(failed))
-        total += cases
+        total += len(cases)
         failures += failed
-    suites.set("tests", str(total))
-    suites.set("failures", str(failures))
-    ElementTree.indent(suites)
-    return '<?xml version="1.0" encoding="UTF-8"?>\n' + ElementTree.tostring(
-        suites, encoding="unicode"
+    return (
+        '<?xml version="1.0" encoding="UTF-8"?>\n'
+        f'<testsuites name="evalhub apply" tests="{total}" failures="{failures}">\n'
+        + "".join(s + "\n" for s in suites)
+        + "</testsuites>\n"
     )
 
 

@@ -145,6 +145,14 @@ def test_apply_json_junit_and_markdown(tmp_path: Path) -> None:
     assert failure is not None and failure.get("message") == "endpoint <down> & out"
     verdict = cases["verdict"].find("failure")
     assert verdict is not None and verdict.text == "aggregate 0.400 < 0.7"
+    assert cases["returns-qa"].findtext("system-out") == "score 0.8000"
+    # XML-hostile outside text (a quote, a newline, a control character) stays well-formed
+    hostile = UnitRow("quality", "refusals", "b" * 64, "failed", 'a "b"\nc\x1bd', None)
+    parsed = ElementTree.fromstring(apply_junit(ApplyOutcome(outcome.evaluations, [hostile], [])))
+    (message,) = [
+        f.get("message") for f in parsed.iter("failure") if f.text != "aggregate 0.400 < 0.7"
+    ]
+    assert message == 'a "b"\ncd'
 
     with fake_openai(Script(answer=answer)) as (url, _):
         markdown = run_cli("apply", "--yes", "--format", "markdown", cwd=root)

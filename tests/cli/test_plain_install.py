@@ -128,3 +128,13 @@ def test_plain_install_plans_and_applies_on_the_embedded_default(tmp_path: Path)
     assert [s for _, _, s in unit_runs(root)] == ["FINISHED", "FINISHED"]
     again = fenced(fence, root, "plan", "--detailed-exitcode")
     assert again.returncode == 0 and "No changes." in again.stdout
+
+
+def test_plain_install_ui_says_which_extra_it_needs(tmp_path: Path) -> None:
+    fence = fence_dir(tmp_path)
+    root = make_project(tmp_path / "repo", "http://127.0.0.1:9/v1")
+    ui = fenced(fence, root, "ui")
+    assert ui.returncode == 1
+    assert "the MLflow UI is not installed" in ui.stderr
+    assert "pip install 'evalhub-gitops[ui]'" in ui.stderr
+    assert "Traceback" not in ui.stderr

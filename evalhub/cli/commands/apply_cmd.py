@@ -141,9 +141,9 @@ def apply(
 
 
 NO_KEY_NOTE = (
-    "No signing key (signing.key_env / .evalhub/keys): results are recorded in MLflow but not "
-    "signed, published or written to the ledger, so `evalhub gate` will find them missing. "
-    "Run `evalhub keys generate` once, then `evalhub apply` publishes them without re-running."
+    "No signing key (signing.key_env, .evalhub/keys/): the results are recorded, but not signed "
+    "or published, so `evalhub gate` will not accept them. Run `evalhub keys generate` once; "
+    "the next `evalhub apply` signs and publishes them without re-running anything."
 )
 
 
