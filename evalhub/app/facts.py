@@ -5,6 +5,7 @@ beyond the store, and every executor's units record the same facts."""
 
 from __future__ import annotations
 
+import getpass
 import os
 from collections.abc import Sequence
 from dataclasses import replace
@@ -28,7 +29,16 @@ def gather_facts(project: Project, jobs: Sequence[JobSpec]) -> RunFacts:
         packages={
             job.environment: packages(Path(job.environment)) for job in jobs if job.environment
         },
+        user=_user(),
     )
+
+
+def _user() -> str | None:
+    """Who runs the apply, as MLflow itself would record it (mlflow.user)."""
+    try:
+        return getpass.getuser()
+    except (OSError, KeyError):
+        return None
 
 
 def more_facts(facts: RunFacts, jobs: Sequence[JobSpec]) -> RunFacts:
