@@ -11,7 +11,7 @@ export HF_DATASETS_OFFLINE := 1
 export TRANSFORMERS_OFFLINE := 1
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
-.PHONY: demo test lint setup clean bench model-server
+.PHONY: demo demo-all test lint setup clean bench model-server
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -31,6 +31,10 @@ setup: $(VENV)/.installed
 
 demo: setup
 	scripts/demo.sh
+
+# The demo plus the LLM-judged RAGAS evaluation (its only judge here is the 135M demo model).
+demo-all: setup
+	EVALHUB_DEMO_ALL=1 scripts/demo.sh
 
 # The local model server's environment (llama-cpp-python builds from source once; cached).
 model-server:
