@@ -15,7 +15,7 @@ from collections.abc import Collection
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from evalhub.adapters.environments import packages
+from evalhub.adapters.environments import lock, packages
 from evalhub.adapters.files import file_lock, write_atomic
 from evalhub.adapters.frameworks import load_adapter
 from evalhub.adapters.git import (
@@ -81,6 +81,7 @@ __all__ = [
     "ledger_paths",
     "load_adapter",
     "local_executor",
+    "lock",
     "machine_facts",
     "mlflow_state_store",
     "packages",

@@ -13,7 +13,14 @@ from pathlib import Path
 from typing import Any
 
 from evalhub import __version__
-from evalhub.app.compose import fetch_models, head_commit, machine_facts, packages, remote_url
+from evalhub.app.compose import (
+    fetch_models,
+    head_commit,
+    lock,
+    machine_facts,
+    packages,
+    remote_url,
+)
 from evalhub.app.project import Project
 from evalhub.core.job import JobSpec
 from evalhub.core.runs import RunFacts
@@ -29,6 +36,7 @@ def gather_facts(project: Project, jobs: Sequence[JobSpec]) -> RunFacts:
         packages={
             job.environment: packages(Path(job.environment)) for job in jobs if job.environment
         },
+        locks={job.environment: lock(Path(job.environment)) for job in jobs if job.environment},
         user=_user(),
     )
 
@@ -49,6 +57,10 @@ def more_facts(facts: RunFacts, jobs: Sequence[JobSpec]) -> RunFacts:
         packages={
             **facts.packages,
             **{job.environment: packages(Path(job.environment)) for job in jobs if job.environment},
+        },
+        locks={
+            **facts.locks,
+            **{job.environment: lock(Path(job.environment)) for job in jobs if job.environment},
         },
     )
 

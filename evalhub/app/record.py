@@ -119,7 +119,12 @@ class Recorder:
         outputs = read_outputs(job, result)
         self.store.finish_run(
             self._unit_runs[job.fingerprint],
-            unit_outcome(job, result, unit_artifacts(job, result, self.facts, outputs)),
+            unit_outcome(
+                job,
+                result,
+                unit_artifacts(job, result, self.facts, outputs),
+                self.facts.locks.get(job.environment or "", ()),
+            ),
         )
         with self._lock:
             self.units.append(

@@ -40,6 +40,7 @@ PROVIDER = "evalhub.provider"
 BENCHMARK = "evalhub.benchmark"
 FRAMEWORK_VERSION = "evalhub.framework_version"
 RESULT_DIGEST = "evalhub.result_digest"  # sha256 of the unit's result as recorded (`result_digest`)
+ENVIRONMENT_LOCK = "evalhub.environment.lock"  # sha256 of the managed environment's lock
 # evaluation runs
 ACTION = "evalhub.action"  # the plan's action that made the run
 VERDICT = "evalhub.verdict"
@@ -102,6 +103,8 @@ TAGS = {
     BENCHMARK: "unit: the benchmark id",
     FRAMEWORK_VERSION: "unit: the framework version that produced the result",
     RESULT_DIGEST: "unit: sha256 of canonical JSON {status, metrics} as recorded",
+    ENVIRONMENT_LOCK: "unit: sha256 of the managed environment's lock (name==version of each "
+    "installed distribution; the list is in environment.json)",
     ACTION: "evaluation: create | run | retry | rescore | publish",
     VERDICT: "evaluation: pass | fail",
     BASELINE: "evaluation: aggregate of the last passing result",

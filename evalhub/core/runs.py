@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from evalhub.core import records
-from evalhub.core.canonical import canonical_json
+from evalhub.core.canonical import canonical_json, sha256_hex
 from evalhub.core.fingerprint import (
     FINGERPRINT_VERSION,
     evaluation_identity,
@@ -40,6 +40,7 @@ class RunFacts:
     machine: Mapping[str, Any] = field(default_factory=dict)  # python, OS, CPU, GPUs
     endpoints: Mapping[str, Any] = field(default_factory=dict)  # endpoint url -> its /models
     packages: Mapping[str, Sequence[str]] = field(default_factory=dict)  # environment -> freeze
+    locks: Mapping[str, Sequence[str]] = field(default_factory=dict)  # environment -> its lock
     user: str | None = None  # who runs the apply (MLflow's mlflow.user)
 
 
@@ -168,9 +169,18 @@ def unit_metrics(result: JobResults) -> dict[str, float]:
     return metrics
 
 
-def unit_outcome(job: JobSpec, result: JobResults, artifacts: Mapping[str, bytes]) -> RunOutcome:
-    """A finished unit's outcome, with the digest of its result as recorded."""
+def unit_outcome(
+    job: JobSpec,
+    result: JobResults,
+    artifacts: Mapping[str, bytes],
+    environment_lock: Sequence[str] = (),
+) -> RunOutcome:
+    """A finished unit's outcome, with the digest of its result as recorded and of the lock of
+    the environment it ran in (if any)."""
     metrics = unit_metrics(result)
+    extra = (
+        {records.ENVIRONMENT_LOCK: sha256_hex(sorted(environment_lock))} if environment_lock else {}
+    )
     return RunOutcome(
         status=result.status,
         metrics=metrics,
@@ -180,6 +190,7 @@ def unit_outcome(job: JobSpec, result: JobResults, artifacts: Mapping[str, bytes
         tags={
             records.FRAMEWORK_VERSION: result.framework_version or "",
             records.RESULT_DIGEST: records.result_digest(result.status, metrics),
+            **extra,
         },
     )
 
@@ -194,6 +205,7 @@ def unit_artifacts(
         "framework": result.framework,
         "framework_version": result.framework_version,
         "environment_packages": list(facts.packages.get(job.environment or "", ())),
+        "environment_lock": list(facts.locks.get(job.environment or "", ())),
     }
     artifacts = {
         "unit.json": job.model_dump_json(indent=2).encode(),
