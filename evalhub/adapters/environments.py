@@ -155,19 +155,18 @@ def installed(env: Path) -> list[str]:
 
 def lock(env: Path | None) -> list[str]:
     """The environment's lock, as recorded when it was built (empty: no environment)."""
-    if env is None:
-        return []
-    try:
-        return list(json.loads((env / MARKER).read_text(encoding="utf-8"))["lock"])
-    except (OSError, ValueError, KeyError):
-        return []
+    return _recorded(env, "lock")
 
 
 def packages(env: Path | None) -> list[str]:
     """The `pip freeze` of a managed environment, as recorded when it was built."""
+    return _recorded(env, "packages")
+
+
+def _recorded(env: Path | None, field: str) -> list[str]:
     if env is None:
         return []
     try:
-        return list(json.loads((env / MARKER).read_text(encoding="utf-8"))["packages"])
+        return list(json.loads((env / MARKER).read_text(encoding="utf-8"))[field])
     except (OSError, ValueError, KeyError):
         return []

@@ -9,19 +9,15 @@ from pathlib import Path
 
 import pytest
 
-from tests.app.test_gitops import POLICY, cli
+from tests.app.test_gitops import POLICY, cli, environment  # noqa: F401 (autouse)
 from tests.app.test_ledger import git, init_repo
 from tests.fake_openai import Script, fake_openai
 from tests.project import answer, make_project
 
 
 @pytest.fixture(autouse=True)
-def environment(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
-    monkeypatch.setenv("EVALHUB_TEST_API_KEY", "sk-evalhub-test-" + "k" * 24)
-    monkeypatch.setenv("GIT_CONFIG_GLOBAL", str(tmp_path / "no-global-gitconfig"))
-    monkeypatch.setenv("GIT_CONFIG_NOSYSTEM", "1")
+def no_signing_key(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("EVALHUB_SIGNING_KEY", raising=False)
-    monkeypatch.delenv("EVALHUB_LEDGER_SIGNING_KEY", raising=False)
 
 
 def test_first_apply_without_a_key_then_signing(tmp_path: Path) -> None:

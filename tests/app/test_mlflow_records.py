@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.app.test_gitops import environment  # noqa: F401 (autouse)
 from tests.app.test_ledger import git, init_repo
 from tests.conftest import run_cli
 from tests.fake_openai import Script, fake_openai
@@ -18,10 +19,7 @@ from tests.project import answer, make_project, recorded_units
 
 
 @pytest.fixture(autouse=True)
-def environment(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
-    monkeypatch.setenv("EVALHUB_TEST_API_KEY", "sk-evalhub-test-" + "m" * 24)
-    monkeypatch.setenv("GIT_CONFIG_GLOBAL", str(tmp_path / "no-global-gitconfig"))
-    monkeypatch.setenv("GIT_CONFIG_NOSYSTEM", "1")
+def no_signing_key(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("EVALHUB_SIGNING_KEY", raising=False)
 
 

@@ -18,7 +18,6 @@ from evalhub.core.plan import Plan
 from evalhub.core.render_apply import (
     ApplyOutcome,
     SummaryRow,
-    UnitRow,
     apply_json,
     apply_junit,
     apply_markdown,
@@ -164,10 +163,7 @@ def outcome_of(report: ApplyReport, no_key: bool) -> ApplyOutcome:
         )
         for e in report.evaluations
     ]
-    units = [
-        UnitRow(u.evaluation, u.key, u.fingerprint, u.status, u.error, u.score)
-        for u in report.units
-    ]
+    units = list(report.units)
     notes = []
     if report.evaluations and no_key:
         notes.append(NO_KEY_NOTE)
