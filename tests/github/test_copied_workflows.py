@@ -123,7 +123,7 @@ def test_environments_are_cached_only_within_the_limit(
     steps: StepRunner, tmp_path: Path, megabytes: int, saved: str
 ) -> None:
     home = tmp_path / "home"
-    envs = home / ".cache" / "evalhub" / "envs"
+    envs = home / ".cache" / "evalhub"
     envs.mkdir(parents=True)
     if megabytes:
         (envs / "0123456789abcdef").mkdir()
