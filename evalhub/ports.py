@@ -9,7 +9,14 @@ from typing import Any, Protocol
 from evalhub.core.datasets import FileRef
 from evalhub.core.errors import Diagnostic
 from evalhub.core.job import JobResults, JobSpec, JobStatusUpdate
-from evalhub.core.publication import Copied, KeyRef, Opened, Published, Verification
+from evalhub.core.publication import (
+    Copied,
+    ImageVerification,
+    KeyRef,
+    Opened,
+    Published,
+    Verification,
+)
 from evalhub.core.records import NewRun, RunOutcome
 from evalhub.core.result import EvaluationResult
 from evalhub.core.source import SourceDocument
@@ -177,6 +184,17 @@ class Publisher(Protocol):
 
     def copy_to(self, destination: Publisher, tag: str) -> Copied:
         """Copy the result at `tag` and its attestations, every digest unchanged."""
+        ...
+
+
+class ModelImage(Protocol):
+    """A model's OCI image (pinned by digest) and the evalhub results attached to it."""
+
+    reference: str
+
+    def verify(self, keyring: Keyring) -> ImageVerification:
+        """Every result attached to the image, each verified as `evalhub verify` does, plus
+        that it is attached to and judged this image, signed by an attestation naming both."""
         ...
 
 

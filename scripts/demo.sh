@@ -2,8 +2,8 @@
 # `make demo`: the main job on embedded defaults. Builds the local model server (SmolLM2-135M-Instruct
 # on llama-cpp-python, 127.0.0.1:8000, the endpoint the example Models name) while the frameworks'
 # managed environments build beside it, applies the cheap smoke evaluation first and shows its
-# signed result, then applies the other example evaluations (every framework), shows the promotion
-# gate's verdict and stops the model. `make demo-all` (EVALHUB_DEMO_ALL=1) also applies the
+# signed result, then applies the other example evaluations (every framework, and two EvalHub SDK
+# adapters), shows the promotion gate's verdict and stops the model. `make demo-all` (EVALHUB_DEMO_ALL=1) also applies the
 # LLM-judged RAGAS evaluation, whose only judge here is the 135M-parameter model.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -15,7 +15,7 @@ phase() { printf '\n== %s  [%ss]\n' "$*" "$(( $(date +%s) - started ))"; }
 
 # What `make demo` applies after the smoke evaluation; `make demo-all`: every evaluation.
 REST=(-e support-assistant-quality -e support-assistant-safety -e support-assistant-harness
-      -e support-retrieval)
+      -e support-retrieval -e support-assistant-sdk)
 if [ "${EVALHUB_DEMO_ALL:-0}" = 1 ]; then
   REST=()
 fi

@@ -55,9 +55,14 @@ def layer_of(module: str) -> int | None:
     return LAYERS.get(parts[1])
 
 
+TEMPLATES = PACKAGE / "templates"  # files evalhub writes out for users, never imported
+
+
 def modules() -> list[tuple[str, Path]]:
     found = []
     for path in sorted(PACKAGE.rglob("*.py")):
+        if path.is_relative_to(TEMPLATES):
+            continue
         rel = path.relative_to(PACKAGE.parent).with_suffix("")
         parts = list(rel.parts)
         if parts[-1] == "__init__":

@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from evalhub.app.project import Project
 from evalhub.core.datasets import file_refs
 from evalhub.core.errors import SpecError
-from evalhub.core.resolve import resolve
+from evalhub.core.resolve import code_name, resolve
 from evalhub.core.resolved import ResolvedEvaluation
 from evalhub.core.validate import Validation, validate_documents
 from evalhub.ports import SpecSource
@@ -26,8 +26,8 @@ def load_specs(project: Project, source: SpecSource) -> Loaded:
     validation = validate_documents(documents, project.trusted_key_names(), complete=not problems)
     refs, escaping = file_refs(validation.specs)
     digests, missing = source.digests(refs)
-    custom = {p.spec.spec.adapter for p in validation.specs.providers.values()}
-    digests.update(source.code_digests({a for a in custom if ":" in a}))
+    named = (code_name(p.spec.spec) for p in validation.specs.providers.values())
+    digests.update(source.code_digests({name for name in named if name}))
     validation.diagnostics = sorted([*problems, *validation.diagnostics, *escaping, *missing])
     return Loaded(validation, digests)
 

@@ -29,6 +29,8 @@ COMMANDS = {
     "audit": "evalhub.cli.commands.audit_cmd:audit",
     "history": "evalhub.cli.commands.history_cmd:history",
     "show": "evalhub.cli.commands.show_cmd:show",
+    "report": "evalhub.cli.commands.report_cmd:report",
+    "evidence": "evalhub.cli.commands.evidence_cmd:evidence",
     "ui": "evalhub.cli.commands.ui_cmd:ui",
 }
 
