@@ -11,7 +11,7 @@ export HF_DATASETS_OFFLINE := 1
 export TRANSFORMERS_OFFLINE := 1
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
-.PHONY: demo test lint setup clean bench model-server
+.PHONY: demo demo-all test lint setup clean bench model-server
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -19,18 +19,22 @@ $(BIN)/python:
 # Reinstall when the project's dependencies change.
 $(VENV)/.installed: pyproject.toml | $(BIN)/python
 	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet -e '.[mlflow]'
+	$(BIN)/pip install --quiet -e .
 	touch $@
 
-# What the tests need on top: linters, type checker, pytest, the full MLflow (its server).
+# What the tests need on top: linters, type checker, pytest, the full MLflow (its server, UI).
 $(VENV)/.installed-test: $(VENV)/.installed pyproject.toml
-	$(BIN)/pip install --quiet -e '.[mlflow,server,serve,dev]'
+	$(BIN)/pip install --quiet -e '.[ui,serve,dev]'
 	touch $@
 
 setup: $(VENV)/.installed
 
 demo: setup
 	scripts/demo.sh
+
+# The demo plus the LLM-judged RAGAS evaluation (its only judge here is the 135M demo model).
+demo-all: setup
+	EVALHUB_DEMO_ALL=1 scripts/demo.sh
 
 # The local model server's environment (llama-cpp-python builds from source once; cached).
 model-server:

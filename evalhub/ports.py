@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Collection, Mapping, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -112,10 +112,24 @@ class Executor(Protocol):
 class EnvironmentStore(Protocol):
     """Managed provider environments: one per distinct set of install requirements."""
 
-    def ensure(self, requirements: list[str], log: Path | None = None) -> Path | None:
+    def ensure(
+        self,
+        requirements: list[str],
+        log: Path | None = None,
+        step: Callable[[str], None] | None = None,
+    ) -> Path | None:
         """The environment holding `requirements`, built once (None: none needed). Raises
-        ExecutionError when it cannot be built."""
+        ExecutionError when it cannot be built. While building (never when it is ready), each
+        step is told to `step` ("installing torch==2.13.0")."""
         ...
+
+
+class EnvironmentEvents(Protocol):
+    """What the application tells the user while it builds providers' environments."""
+
+    def environment_step(self, name: str, step: str) -> None: ...
+
+    def environment_done(self, name: str, error: str | None) -> None: ...
 
 
 # -- signing and publishing ------------------------------------------------------------------

@@ -240,7 +240,12 @@ class NoEnvironments:
     def __init__(self, broken: Collection[str] = ()) -> None:
         self.broken = set(broken)
 
-    def ensure(self, requirements: list[str], log: Path | None = None) -> Path | None:
+    def ensure(
+        self,
+        requirements: list[str],
+        log: Path | None = None,
+        step: Callable[[str], None] | None = None,
+    ) -> Path | None:
         bad = sorted(self.broken.intersection(requirements))
         if bad:
             raise EvalhubError(f"cannot install {', '.join(bad)}")

@@ -15,7 +15,7 @@ from collections.abc import Collection
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from evalhub.adapters.environments import packages
+from evalhub.adapters.environments import lock, packages
 from evalhub.adapters.files import file_lock, write_atomic
 from evalhub.adapters.frameworks import load_adapter
 from evalhub.adapters.git import (
@@ -93,6 +93,7 @@ __all__ = [
     "ledger_paths",
     "load_adapter",
     "local_executor",
+    "lock",
     "machine_facts",
     "mlflow_state_store",
     "model_image",
@@ -127,6 +128,20 @@ def mlflow_state_store(
     from evalhub.adapters.mlflow_store import MlflowStateStore
 
     return MlflowStateStore.open(uri, artifacts, shown=shown, create_directory=create_directory)
+
+
+def mlflow_ui(uri: str, host: str, port: int, cwd: Path) -> int:
+    """The MLflow UI over the store at `uri`, in the foreground until Ctrl-C."""
+    from evalhub.adapters.mlflow.ui import run_ui
+
+    return run_ui(uri, host, port, str(cwd))
+
+
+def check_mlflow_ui() -> None:
+    """Raise ConfigError (with the install hint) when the MLflow UI is not installed."""
+    from evalhub.adapters.mlflow.ui import check_ui_installed
+
+    check_ui_installed()
 
 
 def local_executor(concurrency: int, protected: Collection[str] = WELL_KNOWN) -> Executor:
@@ -280,7 +295,7 @@ def control_plane_app(
     except ImportError as exc:
         raise ConfigError(
             f"`evalhub serve` needs FastAPI and uvicorn ({exc.name} is missing)",
-            "pip install 'evalhub[serve]'",
+            "pip install 'evalhub-gitops[serve]'",
         ) from None
     return build_app(plane, Access(read_token, write_token), max_request_bytes)
 

@@ -13,7 +13,7 @@ from pathlib import Path
 
 from evalhub.app import compose
 from evalhub.app.compose import head_commit, is_repository
-from evalhub.app.keys import trusted_keys
+from evalhub.app.keys import keyless, trusted_keys
 from evalhub.app.ledger_history import current_entry, ledger_history
 from evalhub.app.project import Project
 from evalhub.app.specs import load_specs
@@ -21,7 +21,7 @@ from evalhub.app.verifications import Verifications
 from evalhub.app.verify import ImageVerification, Verification
 from evalhub.core.attested import record_differences
 from evalhub.core.errors import ConfigError, LedgerError, SpecError
-from evalhub.core.findings import Finding, failed, passed, skipped
+from evalhub.core.findings import NO_KEY_HINT, NOT_SIGNED, Finding, failed, passed, skipped
 from evalhub.core.fingerprint import evaluation_fingerprint, image_digest, unit_fingerprint
 from evalhub.core.gate import (
     GateReport,
@@ -88,7 +88,19 @@ def gate(
             for name in policy.spec.require
         ]
         report.policies.append(PolicyGate(policy.metadata.name, policy.spec.model, rows))
+    if not report.ok and keyless(project) and _unpublished(report):
+        report.hint = NO_KEY_HINT
     return report
+
+
+def _unpublished(report: GateReport) -> bool:
+    """Some required result is missing from the ledger or unsigned."""
+    return any(
+        f.ok is False and (f.check == "recorded" or f.detail == NOT_SIGNED)
+        for policy in report.policies
+        for row in policy.rows
+        for f in row.findings
+    )
 
 
 def _gate_row(
@@ -112,7 +124,7 @@ def _gate_row(
     row.findings.append(_fresh(entry, evaluation))
     record = None
     if entry.publication.result is None:
-        row.findings.append(failed("verified", "the result was not signed and published"))
+        row.findings.append(failed("verified", NOT_SIGNED))
     else:
         verification = verify(entry.publication.result)
         finding = _accepted_signer(policy, verification)

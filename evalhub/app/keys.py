@@ -148,6 +148,12 @@ def _rel(project: Project, path: Path) -> str:
         return str(path)
 
 
+def keyless(project: Project) -> bool:
+    """No key at all: no private key to sign with and no public key to trust (a project that
+    never ran `evalhub keys generate`), as opposed to a CI step that holds only the public key."""
+    return not has_signing_key(project) and not _trusted_paths(project)
+
+
 def has_signing_key(project: Project) -> bool:
     """Whether apply can sign: the key variable is set, or the key file exists."""
     signing = project.config.signing

@@ -34,6 +34,7 @@ COMMANDS = {
     "serve": "evalhub.cli.commands.serve_cmd:serve",
     "mcp": "evalhub.cli.commands.mcp_cmd:mcp",
     "jobs": "evalhub.cli.commands.jobs_cmd:jobs",
+    "ui": "evalhub.cli.commands.ui_cmd:ui",
 }
 
 

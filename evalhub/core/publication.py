@@ -81,7 +81,7 @@ class Verification:
     def as_dict(self) -> dict[str, Any]:
         record = self.record
         return {
-            "version": VERIFICATION_VERSION,
+            "format_version": VERIFICATION_VERSION,
             "reference": self.reference,
             "verified": self.verified,
             "reason": self.reason,

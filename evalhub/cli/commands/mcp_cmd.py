@@ -23,7 +23,7 @@ def mcp() -> int:
     except ImportError as exc:
         raise ConfigError(
             f"`evalhub mcp` needs the MCP SDK ({exc.name} is missing)",
-            "pip install 'evalhub[serve]'",
+            "pip install 'evalhub-gitops[serve]'",
         ) from None
     run(project)
     return EXIT_OK

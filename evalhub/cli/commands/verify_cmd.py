@@ -12,7 +12,7 @@ from evalhub.app.verify import (
     verify_model_image,
     verify_result,
 )
-from evalhub.cli.errors import EXIT_ERROR, EXIT_OK
+from evalhub.cli.errors import EXIT_OK, EXIT_PENDING
 from evalhub.cli.output import FORMAT_OPTION, INSECURE_OPTION, out
 from evalhub.core.errors import ConfigError
 
@@ -52,7 +52,8 @@ def verify(
 
     With --model-image, every evalhub result attached to that image is listed and verified
     the same way, and must be attached to and judge that exact image digest.
-    Exit 0 when verified, 1 otherwise.
+    Exit 0 when verified, 2 when it is not (like gate and audit), 1 on an error (an
+    unreachable registry, an unknown reference, no trusted key).
     """
     if (reference is None) == (image is None):
         raise ConfigError(
@@ -64,11 +65,11 @@ def verify(
     if image is not None:
         attached = verify_model_image(project, image, list(keys) or None, insecure)
         out(json.dumps(attached.as_dict(), indent=2) if fmt == "json" else render_image(attached))
-        return EXIT_OK if attached.verified else EXIT_ERROR
+        return EXIT_OK if attached.verified else EXIT_PENDING
     assert reference is not None
     result = verify_result(project, reference, list(keys) or None, insecure)
     out(json.dumps(result.as_dict(), indent=2) if fmt == "json" else render(result))
-    return EXIT_OK if result.verified else EXIT_ERROR
+    return EXIT_OK if result.verified else EXIT_PENDING
 
 
 def render_image(image: ImageVerification) -> str:
