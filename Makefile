@@ -24,7 +24,7 @@ $(VENV)/.installed: pyproject.toml | $(BIN)/python
 
 # What the tests need on top: linters, type checker, pytest, the full MLflow (its server).
 $(VENV)/.installed-test: $(VENV)/.installed pyproject.toml
-	$(BIN)/pip install --quiet -e '.[mlflow,server,dev]'
+	$(BIN)/pip install --quiet -e '.[mlflow,server,dagger,dev]'
 	touch $@
 
 setup: $(VENV)/.installed

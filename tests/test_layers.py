@@ -31,6 +31,7 @@ CORE_ALLOWED = {
     "functools",
     "hashlib",
     "itertools",
+    "ipaddress",  # parsing addresses only
     "json",
     "math",
     "operator",

@@ -66,10 +66,12 @@ __all__ = [
     "commit_exists",
     "commit_paths",
     "current_branch",
+    "dagger_executor",
     "default_layout",
     "dirty_paths",
     "display",
     "environment_store",
+    "executor",
     "extract_tree",
     "fetch_models",
     "file_lock",
@@ -121,6 +123,25 @@ def local_executor(concurrency: int, protected: Collection[str] = WELL_KNOWN) ->
     from evalhub.adapters.executors.local import LocalExecutor
 
     return LocalExecutor(concurrency, protected=protected)
+
+
+def dagger_executor(
+    project: Project, concurrency: int, protected: Collection[str] = WELL_KNOWN
+) -> Executor:
+    """Units in their Providers' runner images through a Dagger engine (ConfigError now when
+    no engine can be reached: no session and no Dagger CLI)."""
+    from evalhub.adapters.executors.dagger import DaggerExecutor
+
+    return DaggerExecutor(project.config.executors.dagger, concurrency, protected)
+
+
+def executor(
+    project: Project, kind: str, concurrency: int, protected: Collection[str] = WELL_KNOWN
+) -> Executor:
+    """The executor named `kind` in a spec or evalhub.yaml."""
+    if kind == "dagger":
+        return dagger_executor(project, concurrency, protected)
+    return local_executor(concurrency, protected)
 
 
 def environment_store(root: Path | None) -> EnvironmentStore:

@@ -5,8 +5,9 @@ unit a failed result without running it)."""
 from __future__ import annotations
 
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
+from typing import Literal
 
 from evalhub.app.project import Project
 from evalhub.core.errors import ConfigError, EvalhubError
@@ -14,7 +15,7 @@ from evalhub.core.job import JobResults, JobSpec, failed_result
 from evalhub.core.plan import UnitWork
 from evalhub.core.resolved import ResolvedEvaluation, ResolvedUnit
 from evalhub.core.runs import Scheduled
-from evalhub.ports import EnvironmentStore
+from evalhub.ports import EnvironmentStore, ExecutionEvents, Executor
 
 DEFAULT_CONCURRENCY = 4  # requests in flight within a unit, when the evaluation does not say
 
@@ -22,16 +23,33 @@ DEFAULT_CONCURRENCY = 4  # requests in flight within a unit, when the evaluation
 Environments = EnvironmentStore  # the port: where providers' managed environments come from
 
 
-def check_executors(scheduled: Sequence[Scheduled]) -> None:
-    """Refuse, before anything runs, an evaluation whose executor this evalhub lacks."""
+ExecutorKind = Literal["local", "dagger", "kubernetes"]
+PROVIDED: tuple[ExecutorKind, ...] = ("local", "dagger")
+
+
+def executor_kind(project: Project, evaluation: ResolvedEvaluation) -> ExecutorKind:
+    """The evaluation's `execution.executor`, else evalhub.yaml's `executors.default`."""
+    execution = evaluation.execution
+    if "executor" in execution.model_fields_set:
+        return execution.executor
+    return project.config.executors.default
+
+
+def check_executors(project: Project, scheduled: Sequence[Scheduled]) -> list[ExecutorKind]:
+    """The executors the scheduled evaluations use; refuses, before anything runs, an
+    evaluation whose executor this evalhub lacks."""
+    kinds: list[ExecutorKind] = []
     for item in scheduled:
-        executor = item.evaluation.execution.executor
-        if executor != "local":
+        executor = executor_kind(project, item.evaluation)
+        if executor not in PROVIDED:
             raise ConfigError(
                 f"evaluation {item.name!r} asks for the {executor} "
                 "executor, which this evalhub does not provide yet",
-                "use `execution: {executor: local}` for now",
+                "use `execution: {executor: local}` or `{executor: dagger}` for now",
             )
+        if executor not in kinds:
+            kinds.append(executor)
+    return kinds
 
 
 def environment_root(project: Project) -> Path | None:
@@ -55,9 +73,11 @@ def build_jobs(
                 continue
             unit = next(u for u in item.evaluation.units if u.key == work.key)
             requirements = unit.provider.requirements
-            if requirements not in built:
-                built[requirements] = _environment(project, environments, requirements)
-            env = built[requirements]
+            env: Path | str | None = None  # a container brings its own environment
+            if executor_kind(project, item.evaluation) == "local":
+                if requirements not in built:
+                    built[requirements] = _environment(project, environments, requirements)
+                env = built[requirements]
             job = job_spec(project, item.evaluation, unit, work, env, stamp)
             if isinstance(env, str):
                 failures.append((job, failed_result(job, f"provider environment: {env}")))
@@ -105,3 +125,25 @@ def spec_root(project: Project, evaluation: ResolvedEvaluation) -> Path:
     source = (project.root / evaluation.source).resolve()
     roots = project.spec_source().roots
     return next((r for r in roots if r.resolve() in source.parents), project.root)
+
+
+class ByExecutor:
+    """The Executor of an apply whose evaluations name different executors: each job runs on
+    its evaluation's (all results still go to the one recorder)."""
+
+    def __init__(
+        self,
+        project: Project,
+        scheduled: Sequence[Scheduled],
+        executors: Mapping[ExecutorKind, Executor],
+    ) -> None:
+        self.kinds = {s.name: executor_kind(project, s.evaluation) for s in scheduled}
+        self.executors = executors
+
+    def run(self, jobs: Sequence[JobSpec], events: ExecutionEvents) -> dict[str, JobResults]:
+        results: dict[str, JobResults] = {}
+        for kind, executor in self.executors.items():
+            mine = [job for job in jobs if self.kinds.get(job.evaluation, "local") == kind]
+            if mine:
+                results.update(executor.run(mine, events))
+        return results

@@ -166,6 +166,8 @@ def unit_artifacts(
         "framework_version": result.framework_version,
         "environment_packages": list(facts.packages.get(job.environment or "", ())),
     }
+    if result.runner:
+        environment["runner"] = result.runner  # the container it ran in: image and digest
     artifacts = {
         "unit.json": job.model_dump_json(indent=2).encode(),
         "result.json": result.model_dump_json(indent=2).encode(),
