@@ -13,7 +13,6 @@ from __future__ import annotations
 import ipaddress
 import re
 from dataclasses import dataclass, field
-from pathlib import PurePosixPath
 
 from evalhub.core.job import JobSpec
 from evalhub.core.resolved import ResolvedModel
@@ -80,10 +79,10 @@ def _tunnelled(url: str) -> str:
 
 def _inside(root: str, path: str) -> str | None:
     """`path` relative to `root` when it is inside it."""
-    try:
-        return PurePosixPath(path).relative_to(root).as_posix()
-    except ValueError:
-        return None
+    root, path = root.rstrip("/"), path.rstrip("/")
+    if path == root:
+        return "."
+    return path[len(root) + 1 :] if path.startswith(root + "/") else None
 
 
 def container_job(
