@@ -28,6 +28,7 @@ import contextlib
 import hashlib
 import json
 import os
+import re
 import select
 import shutil
 import signal
@@ -70,32 +71,58 @@ class HostFile:
 
 
 @dataclass(frozen=True)
-class HostDirectory:
+class HostDirectory:  # not slotted: files() and key() are computed once per object
     path: str
     include: tuple[str, ...] = ()
     exclude: tuple[str, ...] = ()
 
     def files(self) -> dict[str, Path]:
+        """The directory's files the filters let in, read once (the engine snapshots a host
+        directory when it loads it)."""
+        cached: dict[str, Path] | None = self.__dict__.get("_files")
+        if cached is not None:
+            return cached
         root = Path(self.path)
         if not root.is_dir():
             raise EngineError(f"host directory {self.path}: no such directory")
         found = {}
-        for item in sorted(root.rglob("*")):
-            relative = item.relative_to(root).as_posix()
-            if not item.is_file() or "__pycache__" in relative:
-                continue
-            if self.include and not any(_glob(relative, p) for p in self.include):
-                continue
-            if any(_glob(relative, p) for p in self.exclude):
-                continue
-            found[relative] = item
+        for folder, dirs, names in os.walk(root):
+            base = Path(folder).relative_to(root).as_posix()
+            prefix = "" if base == "." else base + "/"
+            dirs[:] = [d for d in dirs if d != "__pycache__" and self._may_hold(prefix + d)]
+            for name in sorted(names):
+                relative = prefix + name
+                if self.include and not any(_glob(relative, p) for p in self.include):
+                    continue
+                if any(_glob(relative, p) for p in self.exclude):
+                    continue
+                found[relative] = Path(folder) / name
+        object.__setattr__(self, "_files", found)
         return found
 
+    def _may_hold(self, directory: str) -> bool:
+        """Whether an included file can be under `directory` (so .venv is never walked)."""
+        if not self.include:
+            return True
+        for pattern in self.include:
+            head = pattern.split("*")[0].rstrip("/")
+            if head.startswith(directory + "/") or head == directory:
+                return True
+            if directory.startswith(head + "/") and pattern.endswith("/**"):
+                return True
+            if "*" in pattern.split("/")[0]:
+                return True
+        return False
+
     def key(self) -> str:
-        digest = hashlib.sha256()
-        for relative, item in self.files().items():
-            digest.update(relative.encode() + hashlib.sha256(item.read_bytes()).digest())
-        return f"hostdir:{self.path}:{digest.hexdigest()}"
+        cached: str | None = self.__dict__.get("_key")
+        if cached is None:
+            digest = hashlib.sha256()
+            for relative, item in self.files().items():
+                digest.update(relative.encode() + hashlib.sha256(item.read_bytes()).digest())
+            cached = f"hostdir:{self.path}:{digest.hexdigest()}"
+            object.__setattr__(self, "_key", cached)
+        return cached
 
 
 def _glob(relative: str, pattern: str) -> bool:
@@ -263,7 +290,9 @@ class Engine:
 
     def _op_from(self, state: Realised, address: str) -> None:
         state.base = address
-        state.env = {"PATH": "/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin", "HOME": "/root"}
+        # The image is this machine: its Python 3.11 (without evalhub) is the image's `python`.
+        path = f"{sys.base_prefix}/bin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+        state.env = {"PATH": path, "HOME": "/root"}
 
     def _op_workdir(self, state: Realised, path: str) -> None:
         state.workdir = path
@@ -320,8 +349,7 @@ class Engine:
         if argv[:4] == ["python", "-m", "evalhub.adapters.environments", "build"]:
             return self._environment(state, argv[4], argv[5:])
         if argv[:4] == ["python", "-m", "pip", "wheel"]:
-            # No network for build isolation here: setuptools comes from this environment.
-            argv = [*argv[:4], "--no-build-isolation", *argv[4:]]
+            return self._wheel(state, argv[argv.index("-w") + 1], argv[-1])
         self._run(state, argv)
         if expect == "SUCCESS" and state.exit_code != 0:
             raise EngineError(
@@ -329,6 +357,33 @@ class Engine:
                 f"\n\nStdout:\n{state.stdout}\nStderr:\n{state.stderr}"
             )
         return None
+
+    def _wheel(self, state: Realised, out: str, source: str) -> None:
+        """`pip wheel --no-deps -w OUT SOURCE`, mapped: pip's build isolation would fetch
+        setuptools from an index, which tests never reach. The wheel is zipped from exactly
+        the files the wheel stage holds at SOURCE (what the `include` filter let in)."""
+        root = state.find(source)
+        if root is None or not (root / "pyproject.toml").is_file():
+            raise EngineError(f"{source}: no pyproject.toml")
+        found = re.search(r'__version__ = "([^"]+)"', (root / "evalhub/__init__.py").read_text())
+        assert found is not None
+        version = found[1]
+        target = state.layer / out.lstrip("/") / f"evalhub-{version}-py3-none-any.whl"
+        target.parent.mkdir(parents=True, exist_ok=True)
+        info = f"evalhub-{version}.dist-info"
+        with zipfile.ZipFile(target, "w") as wheel:
+            for item in sorted((root / "evalhub").rglob("*")):
+                if item.is_file() and "__pycache__" not in item.parts:
+                    wheel.write(item, item.relative_to(root).as_posix())
+            wheel.writestr(
+                f"{info}/METADATA", f"Metadata-Version: 2.1\nName: evalhub\nVersion: {version}\n"
+            )
+            wheel.writestr(
+                f"{info}/WHEEL", "Wheel-Version: 1.0\nRoot-Is-Purelib: true\nTag: py3-none-any\n"
+            )
+            wheel.writestr(f"{info}/RECORD", "")
+        self.executions.append(["pip", "wheel", source])
+        state.exit_code, state.stdout, state.stderr = 0, "", ""
 
     def _install_wheel(self, state: Realised, wheel: str) -> None:
         found = state.find(wheel)

@@ -5,8 +5,9 @@ the `dagger-io` SDK, and the apply process records its result like a local unit'
   directories, mounted from the host (Dagger mounts are snapshots: the host copy is never
   written), plus its unit.json (evalhub.core.container_job).
 - A model endpoint on the host's loopback is reached through Dagger's host-service tunnel; the
-  API key goes as a Dagger secret (`set_secret` + `with_secret_variable`): never in a query's
-  text, a cache key, an argument or a log.
+  API key goes as a Dagger secret (`secret("env://NAME")` + `with_secret_variable`), which the
+  engine reads from its session client's environment: never in a query's text (as
+  `set_secret`'s plaintext would be), a cache key, an argument or a log.
 - Every attempt carries its own id, so a failed attempt is never served from Dagger's cache as
   a later attempt's result.
 - The result document and the adapter's raw output are exported to the unit's work directory,
@@ -248,9 +249,9 @@ class _Session:
             ctr = ctr.with_env_variable(name, value)
         for name in key_variables(job):
             if name in named:
-                # The secret's name is not its value: the value crosses only in setSecret.
-                secret = client.set_secret(f"evalhub-{name}", named[name])
-                ctr = ctr.with_secret_variable(name, secret)
+                # The engine reads the value from the session client's environment: no query
+                # carries it (setSecret would put it in the query's text).
+                ctr = ctr.with_secret_variable(name, client.secret(f"env://{name}"))
         for tunnel in inside.tunnels:
             forward = dagger.PortForward(backend=tunnel.port, frontend=tunnel.port)
             ctr = ctr.with_service_binding(HOST_ALIAS, client.host().service([forward]))
