@@ -29,6 +29,7 @@ COMMANDS = {
     "audit": "evalhub.cli.commands.audit_cmd:audit",
     "history": "evalhub.cli.commands.history_cmd:history",
     "show": "evalhub.cli.commands.show_cmd:show",
+    "runner-image": "evalhub.cli.commands.runner_image_cmd:runner_image",
 }
 
 

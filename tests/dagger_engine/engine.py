@@ -75,6 +75,7 @@ class HostDirectory:  # not slotted: files() and key() are computed once per obj
     path: str
     include: tuple[str, ...] = ()
     exclude: tuple[str, ...] = ()
+    only: frozenset[str] | None = None  # narrowed again by a withDirectory filter
 
     def files(self) -> dict[str, Path]:
         """The directory's files the filters let in, read once (the engine snapshots a host
@@ -96,12 +97,18 @@ class HostDirectory:  # not slotted: files() and key() are computed once per obj
                     continue
                 if any(_glob(relative, p) for p in self.exclude):
                     continue
+                if self.only is not None and relative not in self.only:
+                    continue
                 found[relative] = Path(folder) / name
         object.__setattr__(self, "_files", found)
         return found
 
     def _may_hold(self, directory: str) -> bool:
         """Whether an included file can be under `directory` (so .venv is never walked)."""
+        if self.only is not None:
+            return any(path.startswith(directory + "/") for path in self.only)
+        if any(_glob(directory, p) or _glob(directory + "/", p) for p in self.exclude):
+            return False
         if not self.include:
             return True
         for pattern in self.include:
@@ -688,11 +695,15 @@ class ContainerNode(_Node):
     def withServiceBinding(self, info: Any, alias: str, service: str) -> ContainerNode:
         return self._then("service", alias, self.engine.load(service, HostService))
 
-    def withDirectory(self, info: Any, path: str, source: str, **kw: Any) -> ContainerNode:
-        _no_extras(kw, "include", "exclude")
-        return self._then(
-            "copy", path, self.engine.load(source, HostDirectory | ContainerDirectory)
-        )
+    def withDirectory(
+        self, info: Any, path: str, source: str, include: Any = (), exclude: Any = (), **_: Any
+    ) -> ContainerNode:
+        loaded = self.engine.load(source, HostDirectory)
+        if include or exclude:  # both filters apply: the engine loaded the host's, this narrows
+            wanted = set(HostDirectory(loaded.path, tuple(include), tuple(exclude)).files())
+            wanted &= set(loaded.files())
+            loaded = HostDirectory(loaded.path, loaded.include, loaded.exclude, frozenset(wanted))
+        return self._then("copy", path, loaded)
 
     def withFile(self, info: Any, path: str, source: str, **kw: Any) -> ContainerNode:
         _no_extras(kw, "permissions")

@@ -21,22 +21,29 @@ def checkout() -> Path | None:
     return root if (root / "pyproject.toml").is_file() else None
 
 
-def runner_container(
-    client: dagger.Client, image: RunnerImage, source: Path | None = None
-) -> dagger.Container:
-    """The runner image of `image` as a (lazy) Dagger container; `source`: evalhub's checkout
-    (default: the one this evalhub runs from)."""
-    if image.own is not None:
-        return client.container().from_(image.own).with_workdir(WORK_DIR)
-    source = source or checkout()
+def host_checkout(client: dagger.Client) -> dagger.Directory:
+    """The checkout this evalhub runs from, as the engine loads it: only what the wheel needs
+    (SOURCE_FILES) leaves the host."""
+    source = checkout()
     if source is None:
         raise ConfigError(
             "the Dagger executor builds runner images from evalhub's source, but this evalhub "
             "was installed without it",
             "run evalhub from a checkout, or give the Provider an `image` with evalhub installed",
         )
-    checkout_files = client.host().directory(str(source), include=list(SOURCE_FILES))
-    stage = client.container().from_(image.base).with_directory(SOURCE_DIR, checkout_files)
+    return client.host().directory(str(source), include=list(SOURCE_FILES))
+
+
+def runner_container(
+    client: dagger.Client, image: RunnerImage, source: dagger.Directory | None = None
+) -> dagger.Container:
+    """The runner image of `image` as a (lazy) Dagger container; `source`: evalhub's checkout
+    (a repository root; default: the one this evalhub runs from)."""
+    if image.own is not None:
+        return client.container().from_(image.own).with_workdir(WORK_DIR)
+    files = source if source is not None else host_checkout(client)
+    stage = client.container().from_(image.base)
+    stage = stage.with_directory(SOURCE_DIR, files, include=list(SOURCE_FILES))
     for step in image.wheel_stage():
         stage = stage.with_exec(list(step))
     wheel = f"{WHEEL_DIR}/evalhub-{image.evalhub_version}-py3-none-any.whl"
