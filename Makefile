@@ -37,9 +37,10 @@ model-server:
 	$(PYTHON) scripts/model_server.py setup
 
 lint: $(VENV)/.installed-test
-	$(BIN)/ruff check evalhub tests bench scripts
-	$(BIN)/ruff format --check evalhub tests bench scripts
+	$(BIN)/ruff check evalhub tests bench scripts dagger
+	$(BIN)/ruff format --check evalhub tests bench scripts dagger
 	$(BIN)/mypy
+	$(BIN)/mypy dagger/src  # the Dagger module, against the dagger-io SDK
 
 test: lint model-server
 	$(BIN)/pytest

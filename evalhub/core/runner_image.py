@@ -54,6 +54,32 @@ class RunnerImage:
         """The unit's `environment` inside the image (None: the Provider needs none)."""
         return ENVIRONMENT_DIR if self.requirements else None
 
+    @property
+    def wheel(self) -> str:
+        """Where the wheel stage leaves evalhub's wheel (and the runner stage copies it)."""
+        return f"{WHEEL_DIR}/evalhub-{self.evalhub_version}-py3-none-any.whl"
+
+    def as_json(self) -> dict[str, object]:
+        """The definition with every step, for builders outside this process (the dagger/
+        module replays these steps; a registry build can too)."""
+        return {
+            "base": self.base,
+            "evalhub_version": self.evalhub_version,
+            "requirements": list(self.requirements),
+            "own": self.own,
+            "environment": self.environment,
+            "tag": self.tag,
+            "key": self.key(),
+            "source_dir": SOURCE_DIR,
+            "source_files": list(SOURCE_FILES),
+            "wheel": self.wheel,
+            "wheel_stage": [list(step) for step in self.wheel_stage()] if self.built else [],
+            "install_steps": [list(s) for s in self.install_steps(self.wheel)]
+            if self.built
+            else [],
+            "workdir": WORK_DIR,
+        }
+
     def wheel_stage(self) -> list[tuple[str, ...]]:
         """Commands of the first stage (`base` with the checkout at SOURCE_DIR): evalhub's wheel
         into WHEEL_DIR. Its dependencies are resolved in the runner stage."""
@@ -113,7 +139,7 @@ class RunnerImage:
         image the Kubernetes executor runs without Dagger."""
         if self.own is not None:
             return f"FROM {self.own}\n"
-        wheel = f"{WHEEL_DIR}/evalhub-{self.evalhub_version}-py3-none-any.whl"
+        wheel = self.wheel
         lines = [f"FROM {self.base} AS wheel"]
         lines += [
             f"COPY {path.removesuffix('/**')} {SOURCE_DIR}/{path.removesuffix('/**')}"

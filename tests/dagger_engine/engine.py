@@ -58,6 +58,18 @@ class EngineError(Exception):
     """An error the engine answers with (a GraphQL error)."""
 
 
+class ExecFailed(EngineError):
+    """A command that exited otherwise than expected: the engine's EXEC_ERROR, whose
+    extensions the SDK turns into dagger.ExecError."""
+
+    def __init__(self, argv: list[str], code: int, stdout: str, stderr: str) -> None:
+        super().__init__(
+            f"process {' '.join(argv)!r} did not complete successfully: exit code: {code}"
+        )
+        self.extensions = {"_type": "EXEC_ERROR", "cmd": argv, "exitCode": code,
+                           "stdout": stdout, "stderr": stderr}  # fmt: skip
+
+
 # -- objects --------------------------------------------------------------------------------
 
 
@@ -359,10 +371,7 @@ class Engine:
             return self._wheel(state, argv[argv.index("-w") + 1], argv[-1])
         self._run(state, argv)
         if expect == "SUCCESS" and state.exit_code != 0:
-            raise EngineError(
-                f"process {argv!r} did not complete successfully: exit code: {state.exit_code}"
-                f"\n\nStdout:\n{state.stdout}\nStderr:\n{state.stderr}"
-            )
+            raise ExecFailed(argv, state.exit_code or 0, state.stdout, state.stderr)
         return None
 
     def _wheel(self, state: Realised, out: str, source: str) -> None:
@@ -648,6 +657,15 @@ class DirectoryNode(_Node):
         if root is None or not root.is_dir():
             raise EngineError(f"{path}: no such file or directory")
         return {p.relative_to(root).as_posix(): p for p in root.rglob("*") if p.is_file()}
+
+    def entries(self, info: Any, **_: Any) -> list[str]:
+        return sorted({relative.split("/")[0] for relative in self._files()})
+
+    def file(self, info: Any, path: str) -> FileNode:
+        if isinstance(self.directory, HostDirectory):
+            return FileNode(self.engine, HostFile(f"{self.directory.path}/{path}"))
+        inner = f"{self.directory.path.rstrip('/')}/{path}"
+        return FileNode(self.engine, ContainerFile(self.directory.container, inner))
 
     def digest(self, info: Any) -> str:
         digest = hashlib.sha256()

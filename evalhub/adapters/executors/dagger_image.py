@@ -12,7 +12,7 @@ from pathlib import Path
 import dagger
 import evalhub
 from evalhub.core.errors import ConfigError
-from evalhub.core.runner_image import SOURCE_DIR, SOURCE_FILES, WHEEL_DIR, WORK_DIR, RunnerImage
+from evalhub.core.runner_image import SOURCE_DIR, SOURCE_FILES, WORK_DIR, RunnerImage
 
 
 def checkout() -> Path | None:
@@ -46,7 +46,7 @@ def runner_container(
     stage = stage.with_directory(SOURCE_DIR, files, include=list(SOURCE_FILES))
     for step in image.wheel_stage():
         stage = stage.with_exec(list(step))
-    wheel = f"{WHEEL_DIR}/evalhub-{image.evalhub_version}-py3-none-any.whl"
+    wheel = image.wheel
     runner = client.container().from_(image.base).with_file(wheel, stage.file(wheel))
     for step in image.install_steps(wheel):
         runner = runner.with_exec(list(step))

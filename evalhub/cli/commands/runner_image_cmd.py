@@ -22,21 +22,13 @@ from evalhub.cli.output import out
 def runner_image(provider: str, fmt: str) -> int:
     """The runner image a Provider's units run in (the Dagger and Kubernetes executors).
 
-    `json`: its definition (base, requirements, the Provider's own image, tag, key);
+    `json`: its definition (base, requirements, the Provider's own image, tag, key) and
+    every build step;
     `containerfile`: the same build as a Containerfile whose context is the repository root.
     """
     image = provider_runner_image(load_project(), provider)
     if fmt == "containerfile":
         out(image.containerfile().rstrip("\n"))
         return EXIT_OK
-    definition = {
-        "base": image.base,
-        "evalhub_version": image.evalhub_version,
-        "requirements": list(image.requirements),
-        "own": image.own,
-        "environment": image.environment,
-        "tag": image.tag,
-        "key": image.key(),
-    }
-    out(json.dumps(definition, indent=2))
+    out(json.dumps(image.as_json(), indent=2))
     return EXIT_OK
