@@ -11,7 +11,7 @@ export HF_DATASETS_OFFLINE := 1
 export TRANSFORMERS_OFFLINE := 1
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
-.PHONY: demo test lint setup clean bench model-server
+.PHONY: demo test lint setup clean bench model-server dagger-e2e
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -51,3 +51,9 @@ bench: $(VENV)/.installed-test
 
 clean:
 	rm -rf $(VENV) .evalhub .pytest_cache .mypy_cache .ruff_cache
+
+# The Dagger executor and module against a real engine (needs the Dagger CLI and a container
+# runtime; never run where evalhub is built: no engine can run there). dagger/README.md.
+dagger-e2e: $(VENV)/.installed-test
+	EVALHUB_DAGGER_E2E=1 dagger run $(BIN)/pytest -p no:cacheprovider -m integration \
+		tests/integration/test_dagger_engine.py
