@@ -129,8 +129,16 @@ def dagger_executor(
     project: Project, concurrency: int, protected: Collection[str] = WELL_KNOWN
 ) -> Executor:
     """Units in their Providers' runner images through a Dagger engine (ConfigError now when
-    no engine can be reached: no session and no Dagger CLI)."""
-    from evalhub.adapters.executors.dagger import DaggerExecutor
+    no engine can be reached: no session and no Dagger CLI; or dagger-io is not installed)."""
+    try:
+        from evalhub.adapters.executors.dagger import DaggerExecutor
+    except ModuleNotFoundError as exc:
+        if exc.name != "dagger" and not (exc.name or "").startswith("dagger."):
+            raise
+        raise ConfigError(
+            "the Dagger executor needs the dagger-io SDK, which is not installed",
+            "pip install 'evalhub[dagger]', or use `execution: {executor: local}`",
+        ) from None
 
     return DaggerExecutor(project.config.executors.dagger, concurrency, protected)
 

@@ -178,6 +178,21 @@ def test_no_engine_is_a_clear_error_within_seconds(
     assert recorded_runs(root) == []  # nothing ran, nothing recorded
 
 
+def test_a_unit_over_its_time_limit_is_stopped_and_failed(tmp_path: Path, engine: Engine) -> None:
+    def slow(prompt: str) -> str:
+        time.sleep(3.0)
+        return answer(prompt)
+
+    with fake_openai(Script(answer=slow)) as (url, _):
+        root = dagger_project(tmp_path, url)
+        evaluation = root / "evals" / "evaluations.yaml"
+        evaluation.write_text(evaluation.read_text() + "  execution: {timeout_seconds: 2}\n")
+        code, output = apply(root)
+    assert code == 1 and "timed out after 2 s" in output, output
+    assert [s for _, _, s in unit_runs(root)] == ["FAILED", "FAILED"]
+    _wait_for(lambda: not engine._processes)  # the engine stopped what the request ran
+
+
 def test_the_engine_going_away_fails_the_units_with_the_reason(
     tmp_path: Path, engine: Engine
 ) -> None:
