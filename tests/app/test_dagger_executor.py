@@ -13,7 +13,7 @@ import sqlite3
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import graphql
@@ -179,11 +179,7 @@ def test_no_engine_is_a_clear_error_within_seconds(
 
 
 def test_a_unit_over_its_time_limit_is_stopped_and_failed(tmp_path: Path, engine: Engine) -> None:
-    def slow(prompt: str) -> str:
-        time.sleep(3.0)
-        return answer(prompt)
-
-    with fake_openai(Script(answer=slow)) as (url, _):
+    with fake_openai(Script(answer=slow(3.0))) as (url, _):
         root = dagger_project(tmp_path, url)
         evaluation = root / "evals" / "evaluations.yaml"
         evaluation.write_text(evaluation.read_text() + "  execution: {timeout_seconds: 2}\n")
@@ -196,11 +192,7 @@ def test_a_unit_over_its_time_limit_is_stopped_and_failed(tmp_path: Path, engine
 def test_the_engine_going_away_fails_the_units_with_the_reason(
     tmp_path: Path, engine: Engine
 ) -> None:
-    def slow(prompt: str) -> str:
-        time.sleep(2.0)
-        return answer(prompt)
-
-    with fake_openai(Script(answer=slow)) as (url, script):
+    with fake_openai(Script(answer=slow(2.0))) as (url, script):
         root = dagger_project(tmp_path, url)
         proc = _apply_in_background(root)
         _wait_for(lambda: script.generations > 0)
@@ -212,11 +204,7 @@ def test_the_engine_going_away_fails_the_units_with_the_reason(
 
 
 def test_ctrl_c_cancels_the_session_and_exits_130(tmp_path: Path, engine: Engine) -> None:
-    def slow(prompt: str) -> str:
-        time.sleep(2.0)
-        return answer(prompt)
-
-    with fake_openai(Script(answer=slow)) as (url, script):
+    with fake_openai(Script(answer=slow(2.0))) as (url, script):
         root = dagger_project(tmp_path, url)
         proc = _apply_in_background(root)
         _wait_for(lambda: script.generations > 0)
@@ -235,6 +223,16 @@ def test_ctrl_c_cancels_the_session_and_exits_130(tmp_path: Path, engine: Engine
         assert code == 0, output
     finished = [n for n, _, s in unit_runs(root) if s == "FINISHED"]
     assert sorted(finished) == ["quality/refusals", "quality/returns-qa"]  # exactly once each
+
+
+def slow(seconds: float) -> Callable[[str], str]:
+    """The example answers, each after `seconds`."""
+
+    def answering(prompt: str) -> str:
+        time.sleep(seconds)
+        return answer(prompt)
+
+    return answering
 
 
 def _apply_in_background(root: Path) -> subprocess.Popen[str]:

@@ -24,7 +24,6 @@ import asyncio
 import contextlib
 import os
 import shutil
-import signal
 import time
 import uuid
 from collections.abc import Collection, Sequence
@@ -35,6 +34,7 @@ from pydantic import ValidationError
 
 import dagger
 from evalhub import __version__
+from evalhub.adapters.executors.bounded import run_bounded
 from evalhub.adapters.executors.dagger_image import runner_container
 from evalhub.adapters.redact_files import redact_tree
 from evalhub.core.container_job import (
@@ -106,46 +106,16 @@ class DaggerExecutor:
     ) -> dict[str, JobResults]:
         if self.cli != "session" and self.cli is not None:
             os.environ[CLI_VARIABLE] = self.cli
-        results: dict[str, JobResults] = {}
-        tasks: list[asyncio.Task[None]] = []
-        interrupted = False
-
-        def on_interrupt() -> None:
-            nonlocal interrupted
-            interrupted = True
-            for task in tasks:
-                task.cancel()
-
-        loop = asyncio.get_running_loop()
-        with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):
-            loop.add_signal_handler(signal.SIGINT, on_interrupt)
         try:
+            # Closing the connection (however run_bounded ends, Ctrl-C included) ends the
+            # session: the engine cancels whatever its requests still ran.
             async with dagger.Connection(self._config()) as client:
                 session = _Session(client, self, events)
-                limiter = asyncio.Semaphore(self.concurrency)
-
-                async def guarded(job: JobSpec) -> None:
-                    async with limiter:
-                        results[job.fingerprint] = await session.run_one(job)
-
-                tasks.extend(asyncio.create_task(guarded(job)) for job in jobs)
-                try:
-                    await asyncio.gather(*tasks)
-                except asyncio.CancelledError:
-                    interrupted = True
-                    for task in tasks:
-                        task.cancel()
-                    await asyncio.gather(*tasks, return_exceptions=True)
+                return await run_bounded(jobs, self.concurrency, session.run_one)
         except dagger.ClientConnectionError as exc:
             raise ConfigError(f"cannot reach the Dagger engine: {exc}", NO_ENGINE_HINT) from None
         except dagger.ProvisionError as exc:
             raise ConfigError(f"cannot start a Dagger engine: {exc}", NO_ENGINE_HINT) from None
-        finally:
-            with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):
-                loop.remove_signal_handler(signal.SIGINT)
-        if interrupted:
-            raise KeyboardInterrupt
-        return results
 
 
 class _Session:
