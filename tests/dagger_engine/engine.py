@@ -226,7 +226,6 @@ class Realised:
     hosts: dict[str, tuple[tuple[int, int], ...]] = field(default_factory=dict)
     workdir: str = "/"
     base: str = ""
-    python_prefix: str | None = None  # the image's python has evalhub (after its wheel)
     exit_code: int | None = None
     stdout: str = ""
     stderr: str = ""
@@ -361,7 +360,7 @@ class Engine:
         target.parent.mkdir(parents=True, exist_ok=True)
         target.write_text(contents, encoding="utf-8")
 
-    def _op_exec(self, state: Realised, argv: list[str], expect: str, attempt: object) -> None:
+    def _op_exec(self, state: Realised, argv: list[str], expect: str) -> None:
         argv = list(argv)
         if argv[:4] == ["python", "-m", "pip", "install"] and argv[-1].endswith(".whl"):
             return self._install_wheel(state, argv[-1])
@@ -409,7 +408,6 @@ class Engine:
             if "evalhub/__init__.py" not in archive.namelist():
                 raise EngineError(f"{wheel} is not evalhub's wheel")
         self.executions.append(["pip", "install", wheel])
-        state.python_prefix = sys.prefix
         state.env["PATH"] = f"{sys.prefix}/bin:" + state.env["PATH"]
         state.exit_code, state.stdout, state.stderr = 0, "", ""
 
@@ -738,7 +736,7 @@ class ContainerNode(_Node):
 
     def withExec(self, info: Any, args: list[str], expect: str = "SUCCESS", **kw: Any) -> Any:
         _no_extras(kw, "stdin", "redirectStdout", "redirectStderr", "redirectStdin")
-        return self._then("exec", list(args), expect, None)
+        return self._then("exec", list(args), expect)
 
     def exitCode(self, info: Any) -> int:
         code = self._ran().exit_code
