@@ -24,7 +24,7 @@ $(VENV)/.installed: pyproject.toml | $(BIN)/python
 
 # What the tests need on top: linters, type checker, pytest, the full MLflow (its server).
 $(VENV)/.installed-test: $(VENV)/.installed pyproject.toml
-	$(BIN)/pip install --quiet -e '.[mlflow,server,dagger,dev]'
+	$(BIN)/pip install --quiet -e '.[mlflow,server,serve,dagger,dev]'
 	touch $@
 
 setup: $(VENV)/.installed
@@ -48,6 +48,7 @@ test: lint model-server
 bench: $(VENV)/.installed-test
 	$(BIN)/python bench/validate_bench.py
 	$(BIN)/python bench/plan_bench.py
+	$(BIN)/python bench/serve_bench.py
 
 clean:
 	rm -rf $(VENV) .evalhub .pytest_cache .mypy_cache .ruff_cache

@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # `make demo`: the main job on embedded defaults. Starts the local model (SmolLM2-135M-Instruct
 # on llama-cpp-python, 127.0.0.1:8000, the endpoint the example Models name), applies every example
-# evaluation (seven frameworks, each in its managed environment, built once), verifies a signed
-# result, shows the promotion gate's verdict, stops the model.
+# evaluation (seven frameworks and two EvalHub SDK adapters, each in its managed environment, built
+# once), verifies a signed result, shows the promotion gate's verdict, stops the model.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export HF_HUB_OFFLINE=1 HF_DATASETS_OFFLINE=1 TRANSFORMERS_OFFLINE=1

@@ -40,6 +40,7 @@ from evalhub.app.state import open_state_store
 from evalhub.core.errors import EvalhubError
 from evalhub.core.ledger import LedgerEntry
 from evalhub.core.plan import Plan
+from evalhub.core.resolved import ResolvedEvaluation
 from evalhub.core.runs import Scheduled
 from evalhub.core.scoring import EvaluationScore
 from evalhub.core.secrets import protected_variables
@@ -96,6 +97,8 @@ class ApplyOptions:
     display: ExecutionEvents | None = None  # progress shown to the user
     publish: bool = True  # sign and publish results (when a signing key is at hand)
     ledger: CommitOptions = field(default_factory=CommitOptions)  # commit the ledger files
+    # Resolved already, applied instead of the specs' (a job submitted to `evalhub serve`).
+    evaluations: list[ResolvedEvaluation] | None = None
 
 
 def apply(
@@ -142,6 +145,7 @@ def apply(
                 publisher,
             ),
             report,
+            ledger=options.evaluations is None,
         )
         if options.ledger.commit:
             report.ledger_commit = commit_entries(
@@ -156,6 +160,10 @@ def _current_plan(
     """The plan to apply: made now, or the saved one recomputed (refused when stale); with a
     publisher, results missing from its target are pending too."""
     publishing = publisher is not None
+    if options.evaluations is not None:
+        return make_project_plan(
+            project, None, store, publishing, publisher, evaluations=options.evaluations
+        )
     if options.plan_file is None:
         return make_project_plan(project, options.names, store, publishing, publisher)
     saved = load_saved_plan(options.plan_file)
@@ -177,9 +185,14 @@ class _Seams:
 
 
 def _execute(
-    project: Project, scheduled: list[Scheduled], seams: _Seams, report: ApplyReport
+    project: Project,
+    scheduled: list[Scheduled],
+    seams: _Seams,
+    report: ApplyReport,
+    ledger: bool = True,
 ) -> None:
-    """Run the units, record them, score every evaluation, publish and write down results."""
+    """Run the units, record them, score every evaluation, publish and write down results
+    (in the ledger only with `ledger`: evaluations of the specs)."""
     jobs, failures = build_jobs(project, scheduled, seams.environments)
     facts = gather_facts(project, [*jobs, *(job for job, _ in failures)])
     recorder = Recorder(seams.store, facts, scheduled, seams.display)
@@ -192,7 +205,7 @@ def _execute(
         for scored in recorder.score():
             concluded = None
             if scored.complete:
-                concluded = conclude(project, scored, facts, seams.store.uri, publish)
+                concluded = conclude(project, scored, facts, seams.store.uri, publish, ledger)
             recorder.finish(scored, concluded.tags if concluded else None)
             report.evaluations.append(_evaluation_report(scored, concluded, recorder))
     except BaseException:

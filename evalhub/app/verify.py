@@ -11,9 +11,21 @@ from pathlib import Path
 from evalhub.app import compose
 from evalhub.app.keys import trusted_keys
 from evalhub.app.project import Project
-from evalhub.core.publication import VERIFICATION_VERSION, Check, Verification
+from evalhub.core.publication import (
+    VERIFICATION_VERSION,
+    Check,
+    ImageVerification,
+    Verification,
+)
 
-__all__ = ["VERIFICATION_VERSION", "Check", "Verification", "verify_result"]
+__all__ = [
+    "VERIFICATION_VERSION",
+    "Check",
+    "ImageVerification",
+    "Verification",
+    "verify_model_image",
+    "verify_result",
+]
 
 
 def verify_result(
@@ -28,3 +40,15 @@ def verify_result(
     reported in the Verification."""
     result = compose.published_result(project, reference, insecure)
     return result.verify(trusted_keys(project, key_files))
+
+
+def verify_model_image(
+    project: Project,
+    image: str,
+    key_files: list[Path] | None = None,
+    insecure: bool | None = None,
+) -> ImageVerification:
+    """Every evalhub result attached to the model image `image` (REPOSITORY@sha256:…), each
+    verified against `key_files` or the trusted keys of evalhub.yaml. Needs no ledger and no
+    git history: only the registry and the keys."""
+    return compose.model_image(project, image, insecure).verify(trusted_keys(project, key_files))

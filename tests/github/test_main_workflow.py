@@ -82,6 +82,15 @@ def test_main_workflow_steps() -> None:
     assert "2) " in gate["run"] and "exit 2" in gate["run"]
     assert "continue-on-error" not in gate  # here the gate decides
     assert "evalhub audit" in step_named(workflow, "Audit")["run"]
+    # The report of every run: the HTML page as an artifact, the markdown in the job summary.
+    report = step_named(workflow, "Report")
+    assert 'evalhub report --out "$RUNNER_TEMP/evalhub-report"' in report["run"]
+    assert 'report.md" >> "$GITHUB_STEP_SUMMARY"' in report["run"]
+    assert "!cancelled()" in report["if"]  # also when the gate failed: that is when it matters
+    upload = step_named(workflow, "Upload the report")
+    assert upload["uses"].startswith("actions/upload-artifact@")
+    assert upload["with"]["path"] == "${{ runner.temp }}/evalhub-report"
+    assert upload["with"]["name"] == "evalhub-report"
 
 
 # -- its steps, run --------------------------------------------------------------------------------
@@ -262,6 +271,10 @@ def test_signing_key_never_reaches_a_unit_process_in_the_main_workflow() -> None
             "MLFLOW_TRACKING_USERNAME", "MLFLOW_TRACKING_PASSWORD", "MLFLOW_TRACKING_TOKEN",
         },
         "Audit": {
+            "EVALHUB_REGISTRY_USERNAME", "EVALHUB_REGISTRY_PASSWORD",
+            "MLFLOW_TRACKING_USERNAME", "MLFLOW_TRACKING_PASSWORD", "MLFLOW_TRACKING_TOKEN",
+        },
+        "Report": {
             "EVALHUB_REGISTRY_USERNAME", "EVALHUB_REGISTRY_PASSWORD",
             "MLFLOW_TRACKING_USERNAME", "MLFLOW_TRACKING_PASSWORD", "MLFLOW_TRACKING_TOKEN",
         },

@@ -205,6 +205,13 @@ def test_pr_comment_is_created_once_then_edited_in_place(comment: CommentScript)
     assert [call[:2] for call in second["calls"]] == [["list", "listComments"], ["update", 2]]
 
 
+def test_pr_comment_links_the_report_of_main(comment: CommentScript) -> None:
+    result = comment.run(STATE_SOURCE="server")
+    body = result["calls"][-1][2]
+    link = "https://github.com/acme/specs/actions/workflows/evalhub-main.yml?query=branch%3Amain"
+    assert f"[report of main]({link})" in body
+
+
 def test_pr_comment_is_not_posted_when_nothing_changes(comment: CommentScript) -> None:
     result = comment.run(PLAN_EXIT="0", GATE_EXIT="0", STATE_SOURCE="server")
     assert [call[0] for call in result["calls"]] == ["list", "info"]
