@@ -11,7 +11,7 @@ export HF_DATASETS_OFFLINE := 1
 export TRANSFORMERS_OFFLINE := 1
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
-.PHONY: demo demo-all test lint setup clean bench model-server
+.PHONY: demo demo-all test lint setup clean bench model-server dagger-e2e
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -24,7 +24,7 @@ $(VENV)/.installed: pyproject.toml | $(BIN)/python
 
 # What the tests need on top: linters, type checker, pytest, the full MLflow (its server, UI).
 $(VENV)/.installed-test: $(VENV)/.installed pyproject.toml
-	$(BIN)/pip install --quiet -e '.[ui,serve,dev]'
+	$(BIN)/pip install --quiet -e '.[ui,serve,dagger,dev]'
 	touch $@
 
 setup: $(VENV)/.installed
@@ -41,9 +41,10 @@ model-server:
 	$(PYTHON) scripts/model_server.py setup
 
 lint: $(VENV)/.installed-test
-	$(BIN)/ruff check evalhub tests bench scripts
-	$(BIN)/ruff format --check evalhub tests bench scripts
+	$(BIN)/ruff check evalhub tests bench scripts dagger
+	$(BIN)/ruff format --check evalhub tests bench scripts dagger
 	$(BIN)/mypy
+	$(BIN)/mypy dagger/src  # the Dagger module, against the dagger-io SDK
 
 test: lint model-server
 	$(BIN)/pytest
@@ -55,3 +56,9 @@ bench: $(VENV)/.installed-test
 
 clean:
 	rm -rf $(VENV) .evalhub .pytest_cache .mypy_cache .ruff_cache
+
+# The Dagger executor and module against a real engine (needs the Dagger CLI and a container
+# runtime; never run where evalhub is built: no engine can run there). dagger/README.md.
+dagger-e2e: $(VENV)/.installed-test
+	EVALHUB_DAGGER_E2E=1 dagger run $(BIN)/pytest -p no:cacheprovider -m integration \
+		tests/integration/test_dagger_engine.py

@@ -32,6 +32,7 @@ CORE_ALLOWED = {
     "functools",
     "hashlib",
     "itertools",
+    "ipaddress",  # parsing addresses only
     "json",
     "math",
     "operator",

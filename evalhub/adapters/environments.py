@@ -170,3 +170,28 @@ def _recorded(env: Path | None, field: str) -> list[str]:
         return list(json.loads((env / MARKER).read_text(encoding="utf-8"))[field])
     except (OSError, ValueError, KeyError):
         return []
+
+
+def build_at(env: Path, requirements: list[str]) -> None:
+    """Build the managed environment of `requirements` at `env` itself (not keyed under a
+    store root): what the runner image does at ENVIRONMENT_DIR (evalhub.core.runner_image),
+    the same steps as a local managed environment, torch first."""
+    EnvironmentStore(env.parent)._build(env, requirements, None)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """`python -m evalhub.adapters.environments build DIR REQUIREMENT...` (in image builds)."""
+    args = sys.argv[1:] if argv is None else argv
+    if len(args) < 2 or args[0] != "build":
+        print("usage: python -m evalhub.adapters.environments build DIR REQUIREMENT...")
+        return 2
+    try:
+        build_at(Path(args[1]), args[2:])
+    except ExecutionError as exc:
+        print(f"error: {exc.message}", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -20,7 +20,13 @@ from pathlib import Path
 
 from evalhub.app import compose
 from evalhub.app.facts import gather_facts, more_facts
-from evalhub.app.jobs import Environments, check_executors, environment_root, job_batches
+from evalhub.app.jobs import (
+    ByExecutor,
+    Environments,
+    check_executors,
+    environment_root,
+    job_batches,
+)
 from evalhub.app.keys import has_signing_key
 from evalhub.app.ledger import CommitOptions, LedgerCommit, check_can_commit, commit_entries
 from evalhub.app.locks import apply_lock
@@ -119,17 +125,22 @@ def apply(
         if not options.confirm(current.plan):
             raise Aborted("apply cancelled; nothing was run")
         scheduled = _scheduled(current)
-        check_executors(scheduled)
+        kinds = check_executors(project, scheduled)
         concurrency = options.concurrency or project.config.executors.concurrency
         # Units and their outside text reach the store only through the redactor; a unit's
         # process never gets the project's protected variables (evalhub.core.secrets).
         protected = protected_variables(project.config)
+        if executor is None:  # built before any unit runs: no engine fails now, not midway
+            built = {
+                kind: compose.executor(project, kind, concurrency, protected) for kind in kinds
+            }
+            executor = ByExecutor(project, scheduled, built)
         _execute(
             project,
             scheduled,
             _Seams(
                 redacting(store, project.config, current.evaluations),
-                executor or compose.local_executor(concurrency, protected),
+                executor,
                 environments or compose.environment_store(environment_root(project)),
                 options.display,
                 publisher,

@@ -75,11 +75,13 @@ __all__ = [
     "commit_paths",
     "control_plane_app",
     "current_branch",
+    "dagger_executor",
     "default_layout",
     "directory_revisions",
     "dirty_paths",
     "display",
     "environment_store",
+    "executor",
     "export_results",
     "extract_tree",
     "fetch_models",
@@ -150,6 +152,33 @@ def local_executor(concurrency: int, protected: Collection[str] = WELL_KNOWN) ->
     from evalhub.adapters.executors.local import LocalExecutor
 
     return LocalExecutor(concurrency, protected=protected)
+
+
+def dagger_executor(
+    project: Project, concurrency: int, protected: Collection[str] = WELL_KNOWN
+) -> Executor:
+    """Units in their Providers' runner images through a Dagger engine (ConfigError now when
+    no engine can be reached: no session and no Dagger CLI; or dagger-io is not installed)."""
+    try:
+        from evalhub.adapters.executors.dagger import DaggerExecutor
+    except ModuleNotFoundError as exc:
+        if exc.name != "dagger" and not (exc.name or "").startswith("dagger."):
+            raise
+        raise ConfigError(
+            "the Dagger executor needs the dagger-io SDK, which is not installed",
+            "pip install 'evalhub-gitops[dagger]', or use `execution: {executor: local}`",
+        ) from None
+
+    return DaggerExecutor(project.config.executors.dagger, concurrency, protected)
+
+
+def executor(
+    project: Project, kind: str, concurrency: int, protected: Collection[str] = WELL_KNOWN
+) -> Executor:
+    """The executor named `kind` in a spec or evalhub.yaml."""
+    if kind == "dagger":
+        return dagger_executor(project, concurrency, protected)
+    return local_executor(concurrency, protected)
 
 
 def environment_store(root: Path | None) -> EnvironmentStore:

@@ -5,9 +5,10 @@ unit a failed result without running it)."""
 from __future__ import annotations
 
 import time
-from collections.abc import Generator, Sequence
+from collections.abc import Generator, Mapping, Sequence
 from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
 from pathlib import Path
+from typing import Literal
 
 from evalhub.app.project import Project
 from evalhub.core.errors import ConfigError, EvalhubError
@@ -16,7 +17,7 @@ from evalhub.core.plan import UnitWork
 from evalhub.core.render_progress import environment_name
 from evalhub.core.resolved import ResolvedEvaluation, ResolvedUnit
 from evalhub.core.runs import Scheduled
-from evalhub.ports import EnvironmentEvents, EnvironmentStore
+from evalhub.ports import EnvironmentEvents, EnvironmentStore, ExecutionEvents, Executor
 
 DEFAULT_CONCURRENCY = 4  # requests in flight within a unit, when the evaluation does not say
 
@@ -24,16 +25,33 @@ DEFAULT_CONCURRENCY = 4  # requests in flight within a unit, when the evaluation
 Environments = EnvironmentStore  # the port: where providers' managed environments come from
 
 
-def check_executors(scheduled: Sequence[Scheduled]) -> None:
-    """Refuse, before anything runs, an evaluation whose executor this evalhub lacks."""
+ExecutorKind = Literal["local", "dagger", "kubernetes"]
+PROVIDED: tuple[ExecutorKind, ...] = ("local", "dagger")
+
+
+def executor_kind(project: Project, evaluation: ResolvedEvaluation) -> ExecutorKind:
+    """The evaluation's `execution.executor`, else evalhub.yaml's `executors.default`."""
+    execution = evaluation.execution
+    if "executor" in execution.model_fields_set:
+        return execution.executor
+    return project.config.executors.default
+
+
+def check_executors(project: Project, scheduled: Sequence[Scheduled]) -> list[ExecutorKind]:
+    """The executors the scheduled evaluations use; refuses, before anything runs, an
+    evaluation whose executor this evalhub lacks."""
+    kinds: list[ExecutorKind] = []
     for item in scheduled:
-        executor = item.evaluation.execution.executor
-        if executor != "local":
+        executor = executor_kind(project, item.evaluation)
+        if executor not in PROVIDED:
             raise ConfigError(
                 f"evaluation {item.name!r} asks for the {executor} "
                 "executor, which this evalhub does not provide yet",
-                "use `execution: {executor: local}` for now",
+                "use `execution: {executor: local}` or `{executor: dagger}` for now",
             )
+        if executor not in kinds:
+            kinds.append(executor)
+    return kinds
 
 
 def environment_root(project: Project) -> Path | None:
@@ -69,18 +87,25 @@ def job_batches(
     builders: int = 2,
 ) -> Generator[Batch, None, None]:
     """The jobs, in batches as their environments become ready: the units needing none (or one
-    built already) come first and run while the others build, `builders` at a time. A unit
-    shared by several evaluations is one job, under its first evaluation."""
+    built already, or running in a container, which brings its own) come first and run while
+    the others build, `builders` at a time. A unit shared by several evaluations is one job,
+    under its first evaluation."""
     stamp = time.strftime("%Y%m%dT%H%M%S")
     wanted: list[tuple[ResolvedEvaluation, ResolvedUnit, UnitWork]] = []
+    contained: list[JobSpec] = []
     users: dict[tuple[str, ...], list[str]] = {}  # requirements -> the providers using them
     for item in scheduled:
         for work in item.action.units:
             if work.status == "shared":
                 continue
             unit = next(u for u in item.evaluation.units if u.key == work.key)
+            if executor_kind(project, item.evaluation) != "local":
+                contained.append(job_spec(project, item.evaluation, unit, work, None, stamp))
+                continue
             wanted.append((item.evaluation, unit, work))
             users.setdefault(unit.provider.requirements, []).append(unit.provider.name)
+    if contained:
+        yield contained, []
     pool = ThreadPoolExecutor(max_workers=builders, thread_name_prefix="evalhub-env")
     try:
         futures = {
@@ -166,3 +191,25 @@ def spec_root(project: Project, evaluation: ResolvedEvaluation) -> Path:
     source = (project.root / evaluation.source).resolve()
     roots = project.spec_source().roots
     return next((r for r in roots if r.resolve() in source.parents), project.root)
+
+
+class ByExecutor:
+    """The Executor of an apply whose evaluations name different executors: each job runs on
+    its evaluation's (all results still go to the one recorder)."""
+
+    def __init__(
+        self,
+        project: Project,
+        scheduled: Sequence[Scheduled],
+        executors: Mapping[ExecutorKind, Executor],
+    ) -> None:
+        self.kinds = {s.name: executor_kind(project, s.evaluation) for s in scheduled}
+        self.executors = executors
+
+    def run(self, jobs: Sequence[JobSpec], events: ExecutionEvents) -> dict[str, JobResults]:
+        results: dict[str, JobResults] = {}
+        for kind, executor in self.executors.items():
+            mine = [job for job in jobs if self.kinds.get(job.evaluation, "local") == kind]
+            if mine:
+                results.update(executor.run(mine, events))
+        return results

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, JsonValue
 
 from evalhub.core.resolved import ResolvedUnit
 
@@ -57,6 +57,11 @@ class JobResults(_Model):
         default_factory=dict, description="Artifact name -> path relative to output_dir."
     )
     error: str | None = None
+    runner: dict[str, JsonValue] = Field(
+        default_factory=dict,
+        description="Where the unit ran, set by a container executor: its image reference, "
+        "definition key and digest (run-unit leaves it empty).",
+    )
 
 
 def failed_result(job: JobSpec, error: str, artifacts: dict[str, str] | None = None) -> JobResults:

@@ -141,6 +141,25 @@ class KubernetesSettings(Strict):
     image: str | None = Field(default=None, description="Default image running evalhub run-unit.")
 
 
+class DaggerSettings(Strict):
+    """The Dagger executor: each unit in its Provider's runner image (evalhub.core.runner_image)."""
+
+    base_image: str = Field(
+        default="python:3.11-slim",
+        min_length=1,
+        description="Base of the runner images evalhub builds (pin a digest for reproducible "
+        "images, e.g. python:3.11-slim@sha256:...); a Provider's own `image` replaces it.",
+    )
+    cli: str | None = Field(
+        default=None,
+        description="The Dagger CLI that starts an engine session (default: `dagger` on PATH); "
+        "not needed under `dagger run`, which provides the session.",
+    )
+    connect_timeout_seconds: float = Field(
+        default=10, gt=0, le=600, description="Seconds to wait for the engine to answer."
+    )
+
+
 class Executors(Strict):
     default: Literal["local", "dagger", "kubernetes"] = Field(
         default="local", description="Executor for evaluations that do not name one."
@@ -152,6 +171,7 @@ class Executors(Strict):
         description="Cache of the providers' managed environments (default ~/.cache/evalhub).",
     )
     kubernetes: KubernetesSettings = Field(default_factory=KubernetesSettings)
+    dagger: DaggerSettings = Field(default_factory=DaggerSettings)
 
 
 class Serve(Strict):

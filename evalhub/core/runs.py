@@ -207,6 +207,8 @@ def unit_artifacts(
         "environment_packages": list(facts.packages.get(job.environment or "", ())),
         "environment_lock": list(facts.locks.get(job.environment or "", ())),
     }
+    if result.runner:
+        environment["runner"] = result.runner  # the container it ran in: image and digest
     artifacts = {
         "unit.json": job.model_dump_json(indent=2).encode(),
         "result.json": result.model_dump_json(indent=2).encode(),

@@ -117,6 +117,19 @@ def test_main_apply_step_arguments(
     assert not (steps.tmp / "x").exists()
 
 
+def test_main_apply_runs_in_a_dagger_session_on_the_dagger_path(steps: StepRunner) -> None:
+    dagger = steps.bin / "dagger"  # a stand-in that logs its arguments and runs the rest
+    dagger.write_text('#!/bin/sh\necho "dagger $1" >> "$FAKE_LOG.dagger"\nshift\nexec "$@"\n')
+    dagger.chmod(0o755)
+    proc = steps.run(MAIN_WORKFLOW, "Apply", EVALUATIONS="", EVALHUB_EXECUTOR="dagger")
+    assert proc.returncode == 0, proc.stderr
+    assert steps.calls() == [["apply", "--yes", "--commit", "--skip-ci"]]
+    assert (steps.tmp / "evalhub-calls.dagger").read_text() == "dagger run\n"
+    install = step_named(load(MAIN_WORKFLOW), "Install the Dagger CLI")
+    assert install["if"] == "vars.EVALHUB_EXECUTOR == 'dagger'" and "env" in install
+    assert not SECRET.findall(json.dumps(install))  # no secret reaches the installer
+
+
 def test_main_signing_key_step_writes_a_private_file(steps: StepRunner) -> None:
     proc = steps.run(
         MAIN_WORKFLOW, "Ledger commit signing key", LEDGER_SSH_KEY="-----BEGIN KEY-----"

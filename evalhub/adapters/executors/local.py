@@ -22,6 +22,7 @@ from pathlib import Path
 
 from pydantic import ValidationError
 
+from evalhub.adapters.executors.bounded import run_bounded
 from evalhub.adapters.redact_files import redact_tree
 from evalhub.core.job import PROGRESS_PREFIX, JobResults, JobSpec, JobStatusUpdate, failed_result
 from evalhub.core.redact import Redactor
@@ -51,41 +52,7 @@ class LocalExecutor:
     async def _run_all(
         self, jobs: Sequence[JobSpec], events: ExecutionEvents
     ) -> dict[str, JobResults]:
-        limiter = asyncio.Semaphore(self.concurrency)
-        results: dict[str, JobResults] = {}
-
-        async def guarded(job: JobSpec) -> None:
-            async with limiter:
-                results[job.fingerprint] = await self._run_one(job, events)
-
-        tasks = [asyncio.create_task(guarded(job)) for job in jobs]
-        # Ctrl-C stops every unit. Our own handler, not asyncio.run's: it also holds when a unit
-        # finishes in the same instant (3.11's wait_for can swallow that cancellation) and when
-        # the loop was busy recording when the signal came.
-        interrupted = False
-
-        def on_interrupt() -> None:
-            nonlocal interrupted
-            interrupted = True
-            for task in tasks:
-                task.cancel()
-
-        loop = asyncio.get_running_loop()
-        with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):
-            loop.add_signal_handler(signal.SIGINT, on_interrupt)
-        try:
-            await asyncio.gather(*tasks)
-        except asyncio.CancelledError:
-            interrupted = True
-            for task in tasks:
-                task.cancel()
-            await asyncio.gather(*tasks, return_exceptions=True)
-        finally:
-            with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):
-                loop.remove_signal_handler(signal.SIGINT)
-        if interrupted:
-            raise KeyboardInterrupt
-        return results
+        return await run_bounded(jobs, self.concurrency, lambda job: self._run_one(job, events))
 
     async def _run_one(self, job: JobSpec, events: ExecutionEvents) -> JobResults:
         workdir = Path(job.output_dir).parent

@@ -1,0 +1,5 @@
+"""evalhub's CI functions as a Dagger module (see dagger/README.md)."""
+
+from .main import EvalhubCi
+
+__all__ = ["EvalhubCi"]
