@@ -176,7 +176,7 @@ def build_at(env: Path, requirements: list[str]) -> None:
     """Build the managed environment of `requirements` at `env` itself (not keyed under a
     store root): what the runner image does at ENVIRONMENT_DIR (evalhub.core.runner_image),
     the same steps as a local managed environment, torch first."""
-    EnvironmentStore(env.parent)._build(env, requirements, None)
+    EnvironmentStore(env.parent)._build(env, requirements, None, lambda text: print(text))
 
 
 def main(argv: list[str] | None = None) -> int:
