@@ -22,9 +22,10 @@ $(VENV)/.installed: pyproject.toml | $(BIN)/python
 	$(BIN)/pip install --quiet -e '.[mlflow]'
 	touch $@
 
-# What the tests need on top: linters, type checker, pytest, the full MLflow (its server).
+# What the tests need on top: linters, type checker, pytest, the full MLflow (its server), the
+# Kubernetes client and the schemas its fake API server checks objects against.
 $(VENV)/.installed-test: $(VENV)/.installed pyproject.toml
-	$(BIN)/pip install --quiet -e '.[mlflow,server,dev]'
+	$(BIN)/pip install --quiet -e '.[mlflow,server,dev,kubernetes]'
 	touch $@
 
 setup: $(VENV)/.installed
