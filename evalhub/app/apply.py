@@ -20,7 +20,13 @@ from pathlib import Path
 
 from evalhub.app import compose
 from evalhub.app.facts import gather_facts
-from evalhub.app.jobs import Environments, build_jobs, check_executors, environment_root
+from evalhub.app.jobs import (
+    Environments,
+    build_jobs,
+    check_executors,
+    environment_root,
+    executor_for,
+)
 from evalhub.app.keys import has_signing_key
 from evalhub.app.ledger import CommitOptions, LedgerCommit, check_can_commit, commit_entries
 from evalhub.app.locks import apply_lock
@@ -125,7 +131,7 @@ def apply(
             scheduled,
             _Seams(
                 redacting(store, project.config, current.evaluations),
-                executor or compose.local_executor(concurrency, protected),
+                executor or executor_for(project, scheduled, concurrency, protected),
                 environments or compose.environment_store(environment_root(project)),
                 options.display,
                 publisher,

@@ -11,7 +11,7 @@ is, so commands that need none of them start fast.
 
 from __future__ import annotations
 
-from collections.abc import Collection
+from collections.abc import Collection, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -45,6 +45,7 @@ from evalhub.adapters.spec_files import WorkingTreeSpecs, display
 from evalhub.adapters.yaml_source import parse_documents, read_spec_file
 from evalhub.core.errors import ConfigError, PublishError
 from evalhub.core.secrets import WELL_KNOWN
+from evalhub.core.spec.evaluation import Execution
 from evalhub.ports import (
     EnvironmentStore,
     Executor,
@@ -78,6 +79,7 @@ __all__ = [
     "head_commit",
     "is_repository",
     "keyring",
+    "kubernetes_executor",
     "ledger_paths",
     "load_adapter",
     "local_executor",
@@ -93,6 +95,7 @@ __all__ = [
     "redact_tree",
     "remote_url",
     "resolve_revision",
+    "result_bundle",
     "show_file",
     "show_prefix",
     "signer",
@@ -121,6 +124,26 @@ def local_executor(concurrency: int, protected: Collection[str] = WELL_KNOWN) ->
     from evalhub.adapters.executors.local import LocalExecutor
 
     return LocalExecutor(concurrency, protected=protected)
+
+
+def result_bundle(result_file: Path, output_dir: Path) -> str:
+    """A unit's result and output as one line, for a pod's log (`run-unit --bundle`)."""
+    from evalhub.adapters.executors.bundle import pack
+
+    return pack(result_file, output_dir)
+
+
+def kubernetes_executor(
+    project: Project, executions: Mapping[str, Execution], protected: Collection[str] = WELL_KNOWN
+) -> Executor:
+    """Units as Jobs on the cluster of executors.kubernetes (a ConfigError when its settings
+    cannot be loaded); `executions`: each evaluation's `execution` (queue, resources)."""
+    from evalhub.adapters.executors.k8s_api import connect
+    from evalhub.adapters.executors.kubernetes import KubernetesExecutor
+
+    settings = project.config.executors.kubernetes
+    api = connect(settings, project.root)
+    return KubernetesExecutor(api, settings, project.root, executions, protected)
 
 
 def environment_store(root: Path | None) -> EnvironmentStore:

@@ -5,16 +5,17 @@ unit a failed result without running it)."""
 from __future__ import annotations
 
 import time
-from collections.abc import Sequence
+from collections.abc import Collection, Mapping, Sequence
 from pathlib import Path
 
+from evalhub.app import compose
 from evalhub.app.project import Project
 from evalhub.core.errors import ConfigError, EvalhubError
 from evalhub.core.job import JobResults, JobSpec, failed_result
 from evalhub.core.plan import UnitWork
 from evalhub.core.resolved import ResolvedEvaluation, ResolvedUnit
 from evalhub.core.runs import Scheduled
-from evalhub.ports import EnvironmentStore
+from evalhub.ports import EnvironmentStore, ExecutionEvents, Executor
 
 DEFAULT_CONCURRENCY = 4  # requests in flight within a unit, when the evaluation does not say
 
@@ -26,12 +27,47 @@ def check_executors(scheduled: Sequence[Scheduled]) -> None:
     """Refuse, before anything runs, an evaluation whose executor this evalhub lacks."""
     for item in scheduled:
         executor = item.evaluation.execution.executor
-        if executor != "local":
+        if executor not in BUILT:
             raise ConfigError(
                 f"evaluation {item.name!r} asks for the {executor} "
                 "executor, which this evalhub does not provide yet",
                 "use `execution: {executor: local}` for now",
             )
+
+
+BUILT = ("local", "kubernetes")
+
+
+def executor_for(
+    project: Project, scheduled: Sequence[Scheduled], concurrency: int, protected: Collection[str]
+) -> Executor:
+    """The executor of the scheduled evaluations: each runs its units where its `execution`
+    says (built before anything runs, so a bad cluster setting stops the apply first)."""
+    names = {item.name: item.evaluation.execution.executor for item in scheduled}
+    built: dict[str, Executor] = {}
+    for name in sorted(set(names.values())):
+        if name == "kubernetes":
+            executions = {item.name: item.evaluation.execution for item in scheduled}
+            built[name] = compose.kubernetes_executor(project, executions, protected)
+        else:
+            built[name] = compose.local_executor(concurrency, protected)
+    return next(iter(built.values())) if len(built) == 1 else _Split(built, names)
+
+
+class _Split:
+    """Several executors, one after another: each runs the jobs of its evaluations."""
+
+    def __init__(self, executors: dict[str, Executor], of: Mapping[str, str]) -> None:
+        self.executors = executors
+        self.of = of
+
+    def run(self, jobs: Sequence[JobSpec], events: ExecutionEvents) -> dict[str, JobResults]:
+        results: dict[str, JobResults] = {}
+        for name, executor in self.executors.items():
+            mine = [job for job in jobs if self.of.get(job.evaluation, "local") == name]
+            if mine:
+                results.update(executor.run(mine, events))
+        return results
 
 
 def environment_root(project: Project) -> Path | None:
