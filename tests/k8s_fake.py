@@ -37,7 +37,7 @@ import sys
 import threading
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -139,6 +139,10 @@ class FakeCluster:
         self.bodies: list[bytes] = []
         self.requests: list[tuple[str, str]] = []
         self.faults: list[Fault] = []
+        self.expire_next_watch = False  # the next resumed watch gets 410 Gone
+        self.gone_sent = 0
+        # Called with (method, path, body) before a request is served: a test's other actor.
+        self.before: Callable[[str, str, bytes], None] | None = None
         self.admitted_at_once = 0  # the most Kueue-admitted unfinished Jobs seen at one time
         self.created_jobs: list[str] = []
         self._version = itertools.count(1000)
@@ -560,6 +564,7 @@ def _kill(pod: _Pod) -> None:
     if pod.proc is not None and pod.proc.poll() is None:
         with contextlib.suppress(ProcessLookupError):
             os.killpg(pod.proc.pid, signal.SIGKILL)
+        pod.proc.wait(10)
 
 
 def _matches(obj: Obj, selector: str | None) -> bool:
@@ -640,6 +645,8 @@ class _Handler(BaseHTTPRequestHandler):
                 return self._send(
                     fault.status, _status(fault.status, "InternalError", f"injected {fault.status}")
                 )
+        if cluster.before is not None:
+            cluster.before(method, url.path, body)
         if resource == "pods/log":
             code, text = cluster.log(namespace, name or "")
             return self._send(code, text, "text/plain" if code == 200 else "application/json")
@@ -648,7 +655,8 @@ class _Handler(BaseHTTPRequestHandler):
             return self._send(code, _public(obj))
         if resource == "jobs" and method == "DELETE":
             options = json.loads(body) if body else {}
-            if options.get("propagationPolicy") not in ("Background", "Foreground"):
+            policy = query.get("propagationPolicy") or options.get("propagationPolicy")
+            if policy not in ("Background", "Foreground"):
                 message = "evalhub must delete Jobs with propagation (their pods stay otherwise)"
                 return self._send(400, _status(400, "BadRequest", message))
             code, obj = cluster.delete_job(namespace, name or "")
@@ -732,7 +740,10 @@ class _Handler(BaseHTTPRequestHandler):
         whether the watch goes on."""
         cluster = self.cluster
         with cluster._lock:
-            if since and since <= cluster.compacted:
+            expired = bool(since) and cluster.expire_next_watch
+            if expired or (since and since <= cluster.compacted):
+                cluster.expire_next_watch = False
+                cluster.gone_sent += 1
                 message = f"too old resource version: {since} ({cluster.compacted})"
                 return [{"type": "ERROR", "object": _status(410, "Expired", message)}], since, False
             if not since:

@@ -52,6 +52,10 @@ class ApplyDisplay:
         self._refresh()
 
     def progress(self, job: JobSpec, update: JobStatusUpdate) -> None:
+        # An executor's own phases before the unit runs (a Job queued by Kueue, a pod that
+        # cannot be scheduled) get a line each: they explain a wait.
+        if update.phase == "initializing" and update.message:
+            self.console.print(f"  [dim]·[/] {escape(job.unit)}  {escape(update.message)}")
         self._refresh()
 
     def finished(self, job: JobSpec, result: JobResults) -> None:

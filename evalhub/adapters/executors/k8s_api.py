@@ -15,7 +15,9 @@ from kubernetes.config.config_exception import ConfigException
 from evalhub.core.errors import ConfigError
 from evalhub.core.project import KubernetesSettings
 
-RBAC_HINT = "grant it in the executor's Role (deploy/kubernetes/rbac.yaml lists what it needs)"
+RBAC_HINT = (
+    "grant it in the Role of evalhub's user; deploy/kubernetes/rbac.yaml lists what it needs"
+)
 
 
 class ClusterError(Exception):

@@ -44,6 +44,7 @@ STUCK = {
     "InvalidImageName": "names an invalid image",
     "CreateContainerConfigError": "cannot be configured",
 }
+QUEUED = "queued: waiting for Kueue to admit the Job"
 WATCH_ERRORS = 3  # consecutive failed watches before the units still running are given up
 
 
@@ -53,6 +54,7 @@ class _Tracked:
     name: str
     created: bool  # by this apply (Ctrl-C deletes it); False: re-attached
     phase: str = ""
+    suspended: bool = False
 
 
 class KubernetesExecutor:
@@ -112,16 +114,22 @@ class KubernetesExecutor:
             attach = next((j for j in earlier if _attachable(j)), None)
             if attach is not None and attach.metadata and attach.metadata.name:
                 tracked[attach.metadata.name] = _Tracked(job, attach.metadata.name, False)
-                events.started(job)
                 continue
             attempt = 1 + max((_attempt(j) for j in earlier), default=0)
+            name = k8s.job_name(job.fingerprint, attempt)
+            # Known before it is asked for: Ctrl-C during the request still deletes it.
+            tracked[name] = _Tracked(job, name, True)
             try:
-                name, created = self._create(job, attempt)
+                tracked[name].created, tracked[name].suspended = self._create(job, attempt)
             except ClusterError as exc:
+                del tracked[name]
                 self._finish(job, failed_result(job, exc.reason), events, results)
-                continue
-            tracked[name] = _Tracked(job, name, created)
-            events.started(job)
+        # Recorded as started once every Job exists, so the store's (slow) first writes
+        # overlap the units' work, as with the local executor.
+        for item in tracked.values():
+            events.started(item.job)
+            if item.suspended:
+                self._phase(item, QUEUED, events)
 
     def _existing(self) -> dict[str, list[client.V1Job]]:
         """Jobs of earlier applies, by the full fingerprint they run."""
@@ -136,8 +144,8 @@ class KubernetesExecutor:
                 found.setdefault(fingerprint, []).append(item)
         return found
 
-    def _create(self, job: JobSpec, attempt: int) -> tuple[str, bool]:
-        """Create the unit's Job and ConfigMap; (name, created by us). A Job of that name
+    def _create(self, job: JobSpec, attempt: int) -> tuple[bool, bool]:
+        """Create the unit's Job and ConfigMap: (created by us, suspended). A Job of that name
         already there (a concurrent apply: 409) is re-attached to when it runs this unit."""
         placement = self._placement(job, attempt)
         name = k8s.job_name(job.fingerprint, attempt)
@@ -147,7 +155,8 @@ class KubernetesExecutor:
         except ApiException as exc:
             if exc.status != 409:
                 raise reason(exc, self.host, f"create Job {name}") from None
-            return self._conflict(job, name), False
+            self._conflict(job, placement, name)
+            return False, False
         except Exception as exc:
             raise reason(exc, self.host, f"create Job {name}") from None
         uid = created.metadata.uid if created.metadata else None
@@ -158,16 +167,27 @@ class KubernetesExecutor:
             problem = reason(exc, self.host, f"create ConfigMap {name}")
             self._delete(name)  # a Job without its ConfigMap would wait forever
             raise problem from None
-        return name, True
+        return True, bool(body.spec and body.spec.suspend)
 
-    def _conflict(self, job: JobSpec, name: str) -> str:
+    def _conflict(self, job: JobSpec, placement: k8s.UnitPlacement, name: str) -> None:
+        """Another apply created this unit's Job: re-attach to it, first making sure its
+        ConfigMap exists (that apply may have died before creating it; 409 means it did)."""
         try:
             other = self.batch.read_namespaced_job(name, self.namespace)
         except Exception as exc:
             raise reason(exc, self.host, f"read Job {name}") from None
         if _annotation(other, k8s.FINGERPRINT_ANNOTATION) != job.fingerprint:
             raise ClusterError(f"a Job named {name} already exists and runs another unit")
-        return name
+        uid = str(other.metadata.uid if other.metadata else None)
+        try:
+            self.core.create_namespaced_config_map(
+                self.namespace, k8s.config_map(job, placement, self.namespace, uid)
+            )
+        except ApiException as exc:
+            if exc.status != 409:
+                raise reason(exc, self.host, f"create ConfigMap {name}") from None
+        except Exception as exc:
+            raise reason(exc, self.host, f"create ConfigMap {name}") from None
 
     def _placement(self, job: JobSpec, attempt: int) -> k8s.UnitPlacement:
         image = job.spec.provider.image or self.settings.image
@@ -224,6 +244,8 @@ class KubernetesExecutor:
                         self._update(item, pending, events, results)
                     for name in [n for n in pending if n not in seen]:
                         self._gone(pending.pop(name), events, results)
+                    if not pending:
+                        break
                 version = self._stream(version, pending, events, results)
                 self._check_pods(pending, events, results)
                 failures = 0
@@ -272,6 +294,7 @@ class KubernetesExecutor:
                     self._update(item, pending, events, results)
             if not pending:
                 watcher.stop()
+                break
         return version
 
     def _update(
@@ -288,9 +311,13 @@ class KubernetesExecutor:
         state = _finished(item)
         if state is not None:
             del pending[tracked.name]
-            self._collect(tracked, item, state, events, results)
+            try:
+                self._collect(tracked, item, state, events, results)
+            except ClusterError:
+                pending[tracked.name] = tracked  # not collected: still pending
+                raise
         elif item.spec and item.spec.suspend:
-            self._phase(tracked, "queued: waiting for Kueue to admit the Job", events)
+            self._phase(tracked, QUEUED, events)
         elif item.status and item.status.active:
             self._phase(tracked, "running", events)
 
