@@ -11,7 +11,7 @@ export HF_DATASETS_OFFLINE := 1
 export TRANSFORMERS_OFFLINE := 1
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
-.PHONY: demo test lint setup clean bench model-server
+.PHONY: demo test lint setup clean bench model-server k8s-e2e
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -48,6 +48,10 @@ test: lint model-server
 bench: $(VENV)/.installed-test
 	$(BIN)/python bench/validate_bench.py
 	$(BIN)/python bench/plan_bench.py
+
+# The Kubernetes executor against a real cluster (KUBECONFIG=...; see docs/kubernetes.md).
+k8s-e2e: $(VENV)/.installed-test
+	$(BIN)/python scripts/k8s_e2e.py
 
 clean:
 	rm -rf $(VENV) .evalhub .pytest_cache .mypy_cache .ruff_cache

@@ -785,3 +785,32 @@ def fake_cluster(workdir: Path, **options: Any) -> Iterator[FakeCluster]:
         yield cluster
     finally:
         cluster.close()
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Serve a fake cluster from its own process (for bench/k8s_bench.py): prints its URL,
+    then serves until stdin closes."""
+    import argparse
+
+    parser = argparse.ArgumentParser(prog="python -m tests.k8s_fake")
+    parser.add_argument("workdir", type=Path)
+    parser.add_argument("--image", action="append", default=[])
+    parser.add_argument("--secret", action="append", default=[], help="NS/NAME:KEY=VALUE")
+    parser.add_argument("--quota", type=int)
+    args = parser.parse_args(argv)
+    secrets: dict[str, dict[str, str]] = {}
+    for item in args.secret:
+        where, _, pair = item.partition(":")
+        key, _, value = pair.partition("=")
+        secrets.setdefault(where, {})[key] = value
+    with fake_cluster(
+        args.workdir, images={i: Image() for i in args.image}, secrets=secrets, quota=args.quota
+    ) as cluster:
+        print(cluster.url, flush=True)
+        sys.stdin.read()
+        print(len(cluster.requests), flush=True, file=sys.stderr)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

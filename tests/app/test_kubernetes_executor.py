@@ -376,3 +376,30 @@ def test_a_dead_api_server_fails_the_units_and_the_next_apply_collects_them(
         "FINISHED",
         "FINISHED",
     ], (first, unit_runs(root))
+
+
+def test_a_unit_past_its_time_limit_fails_with_deadline_exceeded(
+    tmp_path: Path, cluster: FakeCluster
+) -> None:
+    release = threading.Event()
+
+    def held(prompt: str) -> str:
+        release.wait(15)
+        return answer(prompt)
+
+    with fake_openai(Script(answer=held)) as (url, _):
+        root = make_project(tmp_path / "p", url)
+        on_kubernetes(root)
+        evaluations = root / "evals" / "evaluations.yaml"
+        text = evaluations.read_text().replace(
+            "{executor: kubernetes}", "{executor: kubernetes, timeout_seconds: 2}"
+        )
+        evaluations.write_text(text)
+        cluster.kubeconfig(root / "kubeconfig.yaml")
+        code, output = apply(root)
+        release.set()
+    assert code != 0
+    assert output.count("timed out after 2 s (the Job's activeDeadlineSeconds)") == 2, output
+    assert all(j["spec"]["activeDeadlineSeconds"] == 2 for j in cluster.jobs.values())
+    assert [s for _, _, s in unit_runs(root)] == ["FAILED", "FAILED"]
+    cluster.wait_for(lambda: cluster.running_processes() == 0)  # the kubelet stopped them
