@@ -44,6 +44,7 @@ from evalhub.adapters.redact_files import redact_tree
 from evalhub.adapters.spec_files import WorkingTreeSpecs, display
 from evalhub.adapters.yaml_source import parse_documents, read_spec_file
 from evalhub.core.errors import ConfigError, PublishError
+from evalhub.core.job import JobSpec
 from evalhub.core.secrets import WELL_KNOWN
 from evalhub.core.spec.evaluation import Execution
 from evalhub.ports import (
@@ -80,6 +81,7 @@ __all__ = [
     "is_repository",
     "keyring",
     "kubernetes_executor",
+    "kubernetes_manifests",
     "ledger_paths",
     "load_adapter",
     "local_executor",
@@ -144,6 +146,18 @@ def kubernetes_executor(
     settings = project.config.executors.kubernetes
     api = connect(settings, project.root)
     return KubernetesExecutor(api, settings, project.root, executions, protected)
+
+
+def kubernetes_manifests(project: Project, job: JobSpec, execution: Execution | None) -> str:
+    """The YAML of the Job and ConfigMap the Kubernetes executor would create for `job`; a
+    ConfigError when the unit could not run there (an unpinned image, a missing Secret)."""
+    from evalhub.adapters.executors.k8s_api import ClusterError
+    from evalhub.adapters.executors.kubernetes import manifests
+
+    try:
+        return manifests(job, project.config.executors.kubernetes, execution)
+    except ClusterError as exc:
+        raise ConfigError(f"{job.unit}: {exc.reason}") from None
 
 
 def environment_store(root: Path | None) -> EnvironmentStore:

@@ -190,36 +190,7 @@ class KubernetesExecutor:
             raise reason(exc, self.host, f"create ConfigMap {name}") from None
 
     def _placement(self, job: JobSpec, attempt: int) -> k8s.UnitPlacement:
-        image = job.spec.provider.image or self.settings.image
-        problem = k8s.image_problem(image, self.settings)
-        if problem or image is None:
-            raise ClusterError(problem or "no image")
-        if key_variables(job) and not self.settings.api_key_secret:
-            names = ", ".join(key_variables(job))
-            raise ClusterError(
-                f"the unit's model needs {names}, and executors.kubernetes.api_key_secret names "
-                "no Secret holding it (create one with that key and name it there)"
-            )
-        execution = self.executions.get(job.evaluation)
-        queue = (execution.queue if execution else None) or self.settings.queue
-        resources = (execution.resources if execution else None) or job.spec.provider.resources
-        placement = k8s.UnitPlacement(image, queue, resources, attempt, self._files(job))
-        size = k8s.config_map_size(job, placement)
-        if size > k8s.CONFIGMAP_LIMIT - 16 * 1024:  # leave room for metadata
-            raise ClusterError(
-                f"the unit's spec and files take {size} bytes, more than a ConfigMap holds "
-                f"({k8s.CONFIGMAP_LIMIT}); bake large datasets into the runner image"
-            )
-        return placement
-
-    def _files(self, job: JobSpec) -> dict[str, bytes]:
-        """The unit's files (datasets) and its adapter's code, by their path in the pod."""
-        files: dict[str, bytes] = {}
-        for relative in sorted(job.spec.files):
-            files[f"spec/{relative}"] = (Path(job.spec_root) / relative).read_bytes()
-        for relative in sorted(job.spec.provider.code):
-            files[f"project/{relative}"] = (Path(job.project_root) / relative).read_bytes()
-        return files
+        return placement_for(job, self.settings, self.executions.get(job.evaluation), attempt)
 
     # -- watching ------------------------------------------------------------------------------
 
@@ -492,6 +463,69 @@ class KubernetesExecutor:
 
     def _redactor(self, job: JobSpec) -> Redactor:
         return Redactor(secret_values(os.environ, [*self.protected, *key_variables(job)]))
+
+
+def placement_for(
+    job: JobSpec, settings: KubernetesSettings, execution: Execution | None, attempt: int
+) -> k8s.UnitPlacement:
+    """Where and how the unit runs: its image (pinned), queue, resources and files; a
+    ClusterError when it cannot run on the cluster at all."""
+    image = job.spec.provider.image or settings.image
+    problem = k8s.image_problem(image, settings)
+    if problem or image is None:
+        raise ClusterError(problem or "no image")
+    if key_variables(job) and not settings.api_key_secret:
+        names = ", ".join(key_variables(job))
+        raise ClusterError(
+            f"the unit's model needs {names}, and executors.kubernetes.api_key_secret names "
+            "no Secret holding it (create one with that key and name it there)"
+        )
+    queue = (execution.queue if execution else None) or settings.queue
+    resources = (execution.resources if execution else None) or job.spec.provider.resources
+    placement = k8s.UnitPlacement(image, queue, resources, attempt, _files(job))
+    size = k8s.config_map_size(job, placement)
+    if size > k8s.CONFIGMAP_LIMIT - 16 * 1024:  # leave room for metadata
+        raise ClusterError(
+            f"the unit's spec and files take {size} bytes, more than a ConfigMap holds "
+            f"({k8s.CONFIGMAP_LIMIT}); bake large datasets into the runner image"
+        )
+    return placement
+
+
+def _files(job: JobSpec) -> dict[str, bytes]:
+    """The unit's files (datasets) and its adapter's code, by their path in the pod."""
+    files: dict[str, bytes] = {}
+    for relative in sorted(job.spec.files):
+        files[f"spec/{relative}"] = (Path(job.spec_root) / relative).read_bytes()
+    for relative in sorted(job.spec.provider.code):
+        files[f"project/{relative}"] = (Path(job.project_root) / relative).read_bytes()
+    return files
+
+
+def manifests(job: JobSpec, settings: KubernetesSettings, execution: Execution | None) -> str:
+    """The Job and ConfigMap of the unit's first attempt as YAML, for review (`evalhub plan
+    --render kubernetes`); the ConfigMap's owner uid is the Job's once created."""
+    import io
+
+    from ruamel.yaml import YAML
+
+    placement = placement_for(job, settings, execution, 1)
+    api = client.ApiClient()
+    documents = [
+        api.sanitize_for_serialization(k8s.job_object(job, placement, settings)),  # type: ignore[no-untyped-call]
+        api.sanitize_for_serialization(  # type: ignore[no-untyped-call]
+            k8s.config_map(job, placement, settings.namespace, RENDERED_UID)
+        ),
+    ]
+    buffer = io.StringIO()
+    buffer.write(f"# {job.unit} ({job.fingerprint}): by `evalhub plan --render kubernetes`\n")
+    yaml = YAML(typ="safe", pure=True)
+    yaml.default_flow_style = False
+    yaml.dump_all(documents, buffer)
+    return buffer.getvalue()
+
+
+RENDERED_UID = "00000000-0000-0000-0000-000000000000"  # the Job's uid, known once it exists
 
 
 def _annotation(item: client.V1Job, key: str) -> str | None:
