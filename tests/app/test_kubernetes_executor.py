@@ -4,14 +4,14 @@ the unit), against the scripted OpenAI endpoint and the real MLflow (SQLite) sto
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
 import subprocess
 import sys
 import threading
-import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -49,19 +49,34 @@ def on_kubernetes(root: Path, settings: str = SETTINGS, queue: str | None = None
     evaluations.write_text(text + f"  execution: {execution}\n")
 
 
-def cluster_for(tmp_path: Path, **options: Any) -> FakeCluster:
+def cluster_at(tmp_path: Path, **options: Any) -> contextlib.AbstractContextManager[FakeCluster]:
+    """A fake cluster with the runner image and the Secret holding the model's key."""
     options.setdefault("images", {IMAGE: Image()})
     options.setdefault("secrets", {"evalhub/model-keys": {"EVALHUB_TEST_API_KEY": SECRET}})
-    return FakeCluster(tmp_path / "cluster", **options)
+    return fake_cluster(tmp_path / "cluster", **options)
+
+
+def project_on(cluster: FakeCluster, root: Path, url: str, **changes: Any) -> Path:
+    """The example project at `root`, its evaluation on `cluster`."""
+    make_project(root, url)
+    on_kubernetes(root, **changes)
+    cluster.kubeconfig(root / "kubeconfig.yaml")
+    return root
+
+
+def held(release: threading.Event) -> Callable[[str], str]:
+    """The example answers, each once `release` is set (a unit that is still running)."""
+
+    def answer_when_released(prompt: str) -> str:
+        release.wait(60)
+        return answer(prompt)
+
+    return answer_when_released
 
 
 @pytest.fixture
 def cluster(tmp_path: Path) -> Iterator[FakeCluster]:
-    with fake_cluster(
-        tmp_path / "cluster",
-        images={IMAGE: Image()},
-        secrets={"evalhub/model-keys": {"EVALHUB_TEST_API_KEY": SECRET}},
-    ) as running:
+    with cluster_at(tmp_path) as running:
         yield running
 
 
@@ -87,9 +102,7 @@ def test_units_run_as_jobs_with_the_same_identity_and_results_as_locally(
     with fake_openai(Script(answer=answer)) as (url, script):
         local = make_project(tmp_path / "local", url)
         assert apply(local)[0] == 0
-        remote = make_project(tmp_path / "remote", url)
-        on_kubernetes(remote)
-        cluster.kubeconfig(remote / "kubeconfig.yaml")
+        remote = project_on(cluster, tmp_path / "remote", url)
         code, output = apply(remote)
         assert code == 0, output
         assert script.generations == 10  # 5 rows locally, 5 in the pods
@@ -115,35 +128,21 @@ def test_units_run_as_jobs_with_the_same_identity_and_results_as_locally(
     code, output = apply(remote)
     assert code == 0 and "No changes." in output
     assert len(cluster.created_jobs) == 2
-
-
-def test_a_result_recorded_locally_is_reused_on_kubernetes(
-    tmp_path: Path, cluster: FakeCluster
-) -> None:
-    with fake_openai(Script(answer=answer)) as (url, script):
-        root = make_project(tmp_path, url)
-        assert apply(root)[0] == 0
-        on_kubernetes(root)
-        cluster.kubeconfig(root / "kubeconfig.yaml")
-        code, output = apply(root)
-        assert code == 0 and "No changes." in output, output
-        assert script.generations == 5
-    assert cluster.requests == []  # nothing to run: the cluster is never asked
+    # A result recorded by the local executor is reused on Kubernetes: the cluster is not asked.
+    asked = len(cluster.requests)
+    on_kubernetes(local)
+    cluster.kubeconfig(local / "kubeconfig.yaml")
+    code, output = apply(local)
+    assert code == 0 and "No changes." in output, output
+    assert len(cluster.requests) == asked
 
 
 def test_a_kueue_quota_of_one_runs_units_one_at_a_time(tmp_path: Path) -> None:
     with (
         fake_openai(Script(answer=answer)) as (url, _),
-        fake_cluster(
-            tmp_path / "cluster",
-            images={IMAGE: Image()},
-            secrets={"evalhub/model-keys": {"EVALHUB_TEST_API_KEY": SECRET}},
-            quota=1,
-        ) as cluster,
+        cluster_at(tmp_path, quota=1) as cluster,
     ):
-        root = make_project(tmp_path / "p", url)
-        on_kubernetes(root, queue="evalhub")
-        cluster.kubeconfig(root / "kubeconfig.yaml")
+        root = project_on(cluster, tmp_path / "p", url, queue="evalhub")
         code, output = apply(root)
         assert code == 0, output
     assert cluster.admitted_at_once == 1
@@ -160,15 +159,9 @@ def test_failures_become_failed_units_with_their_reason(tmp_path: Path) -> None:
     missing = "registry.example/missing@sha256:" + "d" * 64
     with (
         fake_openai(Script(answer=answer)) as (url, _),
-        fake_cluster(
-            tmp_path / "cluster",
-            images={IMAGE: Image(), oom: Image(oom=True)},
-            secrets={"evalhub/model-keys": {"EVALHUB_TEST_API_KEY": SECRET}},
-        ) as cluster,
+        cluster_at(tmp_path, images={IMAGE: Image(), oom: Image(oom=True)}) as cluster,
     ):
-        root = make_project(tmp_path / "p", url)
-        on_kubernetes(root, settings=SETTINGS.replace(IMAGE, oom))
-        cluster.kubeconfig(root / "kubeconfig.yaml")
+        root = project_on(cluster, tmp_path / "p", url, settings=SETTINGS.replace(IMAGE, oom))
         _, output = apply(root)
         assert "killed for running out of memory (OOMKilled)" in output, output
         assert [s for _, _, s in unit_runs(root)] == ["FAILED", "FAILED"]
@@ -195,9 +188,7 @@ def test_rbac_refusal_names_the_missing_permission(tmp_path: Path) -> None:
         fake_openai(Script(answer=answer)) as (url, script),
         fake_cluster(tmp_path / "cluster", images={IMAGE: Image()}, role=role) as cluster,
     ):
-        root = make_project(tmp_path / "p", url)
-        on_kubernetes(root)
-        cluster.kubeconfig(root / "kubeconfig.yaml")
+        root = project_on(cluster, tmp_path / "p", url)
         _, output = apply(root)
         assert script.generations == 0
     assert 'cannot create resource "jobs" in API group "batch"' in output, output
@@ -209,9 +200,7 @@ def test_a_500_fails_one_unit_and_the_next_apply_runs_it(
     tmp_path: Path, cluster: FakeCluster
 ) -> None:
     with fake_openai(Script(answer=answer)) as (url, script):
-        root = make_project(tmp_path / "p", url)
-        on_kubernetes(root)
-        cluster.kubeconfig(root / "kubeconfig.yaml")
+        root = project_on(cluster, tmp_path / "p", url)
         cluster.faults.append(Fault("POST", "/jobs$", 500))
         code, output = apply(root)
         assert code != 0
@@ -226,9 +215,7 @@ def test_a_500_fails_one_unit_and_the_next_apply_runs_it(
 
 def test_410_gone_relists_and_goes_on(tmp_path: Path, cluster: FakeCluster) -> None:
     with fake_openai(Script(answer=answer)) as (url, script):
-        root = make_project(tmp_path / "p", url)
-        on_kubernetes(root)
-        cluster.kubeconfig(root / "kubeconfig.yaml")
+        root = project_on(cluster, tmp_path / "p", url)
         # Hold the units until a watch is open, so the executor must follow them by watching.
         script.answer = lambda prompt: (
             cluster.wait_for(lambda: cluster.gone_sent > 0),
@@ -262,9 +249,7 @@ def test_409_from_a_concurrent_apply_reattaches_instead_of_running_twice(
             cluster.create("jobs", "evalhub", document)
 
     with fake_openai(Script(answer=answer)) as (url, script):
-        root = make_project(tmp_path / "p", url)
-        on_kubernetes(root)
-        cluster.kubeconfig(root / "kubeconfig.yaml")
+        root = project_on(cluster, tmp_path / "p", url)
         cluster.before = concurrent_apply
         code, output = apply(root)
         assert code == 0, output
@@ -273,34 +258,19 @@ def test_409_from_a_concurrent_apply_reattaches_instead_of_running_twice(
     assert [s for _, _, s in unit_runs(root)] == ["FINISHED", "FINISHED"]
 
 
-def test_interrupt_deletes_the_jobs_it_created(tmp_path: Path) -> None:
-    def slow(prompt: str) -> str:
-        time.sleep(2.0)
-        return answer(prompt)
-
-    with (
-        fake_openai(Script(answer=slow)) as (url, script),
-        fake_cluster(
-            tmp_path / "cluster",
-            images={IMAGE: Image()},
-            secrets={"evalhub/model-keys": {"EVALHUB_TEST_API_KEY": SECRET}},
-        ) as cluster,
-    ):
-        root = make_project(tmp_path / "p", url)
-        on_kubernetes(root)
-        cluster.kubeconfig(root / "kubeconfig.yaml")
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "evalhub.cli.main", "apply", "--yes"],
-            cwd=root, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-        )  # fmt: skip
-        cluster.wait_for(lambda: script.generations > 0 or len(cluster.created_jobs) == 2)
-        cluster.wait_for(lambda: len(script.requests) > 0)
+def test_interrupt_deletes_the_jobs_it_created(tmp_path: Path, cluster: FakeCluster) -> None:
+    release = threading.Event()
+    with fake_openai(Script(answer=held(release))) as (url, script):
+        root = project_on(cluster, tmp_path / "p", url)
+        proc = start_apply(root)
+        cluster.wait_for(lambda: len(script.requests) > 0)  # a unit runs in its pod
         os.kill(proc.pid, signal.SIGINT)
         output = proc.communicate(timeout=60)[0]
         assert proc.returncode == 130, output
         assert "Traceback" not in output
         assert cluster.jobs == {} and cluster.configmaps == {}, (output, cluster.requests)
         cluster.wait_for(lambda: cluster.running_processes() == 0)
+        release.set()
     assert not any(s == "FINISHED" for _, _, s in unit_runs(root))
 
 
@@ -315,15 +285,8 @@ def test_an_apply_killed_mid_watch_is_reattached_and_nothing_runs_twice(
     tmp_path: Path, cluster: FakeCluster
 ) -> None:
     release = threading.Event()
-
-    def held(prompt: str) -> str:
-        release.wait(60)
-        return answer(prompt)
-
-    with fake_openai(Script(answer=held)) as (url, script):
-        root = make_project(tmp_path / "p", url)
-        on_kubernetes(root)
-        cluster.kubeconfig(root / "kubeconfig.yaml")
+    with fake_openai(Script(answer=held(release))) as (url, script):
+        root = project_on(cluster, tmp_path / "p", url)
         proc = start_apply(root)
         # Both Jobs exist and the apply watches them: kill it without warning.
         cluster.wait_for(lambda: any("watch=true" in p for _, p in cluster.requests))
@@ -343,15 +306,8 @@ def test_a_dead_api_server_fails_the_units_and_the_next_apply_collects_them(
     tmp_path: Path, cluster: FakeCluster
 ) -> None:
     release = threading.Event()
-
-    def held(prompt: str) -> str:
-        release.wait(60)
-        return answer(prompt)
-
-    with fake_openai(Script(answer=held)) as (url, script):
-        root = make_project(tmp_path / "p", url)
-        on_kubernetes(root)
-        cluster.kubeconfig(root / "kubeconfig.yaml")
+    with fake_openai(Script(answer=held(release))) as (url, script):
+        root = project_on(cluster, tmp_path / "p", url)
         proc = start_apply(root)
         cluster.wait_for(lambda: any("watch=true" in p for _, p in cluster.requests))
         port = cluster.port
@@ -382,20 +338,13 @@ def test_a_unit_past_its_time_limit_fails_with_deadline_exceeded(
     tmp_path: Path, cluster: FakeCluster
 ) -> None:
     release = threading.Event()
-
-    def held(prompt: str) -> str:
-        release.wait(15)
-        return answer(prompt)
-
-    with fake_openai(Script(answer=held)) as (url, _):
-        root = make_project(tmp_path / "p", url)
-        on_kubernetes(root)
+    with fake_openai(Script(answer=held(release))) as (url, _):
+        root = project_on(cluster, tmp_path / "p", url)
         evaluations = root / "evals" / "evaluations.yaml"
         text = evaluations.read_text().replace(
             "{executor: kubernetes}", "{executor: kubernetes, timeout_seconds: 2}"
         )
         evaluations.write_text(text)
-        cluster.kubeconfig(root / "kubeconfig.yaml")
         code, output = apply(root)
         release.set()
     assert code != 0

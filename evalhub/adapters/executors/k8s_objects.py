@@ -287,18 +287,13 @@ def _env(job: JobSpec, settings: KubernetesSettings) -> list[V1EnvVar]:
 def _resources(resources: Resources, settings: KubernetesSettings) -> V1ResourceRequirements:
     requests: dict[str, str] = {}
     limits: dict[str, str] = {}
-    cpu = resources.cpu or settings.requests.cpu
-    memory = resources.memory or settings.requests.memory
-    if cpu:
-        requests["cpu"] = cpu
-    if memory:
-        requests["memory"] = memory
-    limit_cpu = resources.cpu or settings.limits.cpu
-    limit_memory = resources.memory or settings.limits.memory
-    if limit_cpu:
-        limits["cpu"] = limit_cpu
-    if limit_memory:
-        limits["memory"] = limit_memory
+    for name in ("cpu", "memory"):
+        own: str | None = getattr(resources, name)  # the Provider's: both request and limit
+        ask, cap = own or getattr(settings.requests, name), own or getattr(settings.limits, name)
+        if ask:
+            requests[name] = ask
+        if cap:
+            limits[name] = cap
     if resources.gpu:  # extended resources: requests must equal limits
         requests["nvidia.com/gpu"] = limits["nvidia.com/gpu"] = str(resources.gpu)
     return V1ResourceRequirements(requests=requests or None, limits=limits or None)
