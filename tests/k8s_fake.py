@@ -158,7 +158,7 @@ class FakeCluster:
     def start(self, port: int = 0) -> None:
         handler = type("Handler", (_Handler,), {"cluster": self})
         ThreadingHTTPServer.allow_reuse_address = True
-        self._server = ThreadingHTTPServer(("127.0.0.1", port), handler)
+        self._server = _Server(("127.0.0.1", port), handler)
         self._server.daemon_threads = True
         self.port = self._server.server_address[1]
         serving = threading.Thread(target=self._server.serve_forever, daemon=True)
@@ -308,6 +308,42 @@ class FakeCluster:
                         message="The node was low on resource: memory.",
                     )
                     self._lock.notify_all()
+
+    def workloads(self, namespace: str, selector: str | None) -> Obj:
+        """Kueue's Workload of each queued Job: the ones past the quota say why they wait."""
+        with self._lock:
+            items = []
+            for (ns, name), job in self.jobs.items():
+                labels = job["metadata"].get("labels", {})
+                if ns != namespace or "kueue.x-k8s.io/queue-name" not in labels:
+                    continue
+                waiting = bool(job["spec"].get("suspend"))
+                message = (
+                    "couldn't assign flavors to pod set main: insufficient unused quota for cpu "
+                    f"in flavor default-flavor, {self.quota} admitted already"
+                )
+                workload = {
+                    "apiVersion": "kueue.x-k8s.io/v1beta1",
+                    "kind": "Workload",
+                    "metadata": {
+                        "name": f"job-{name}",
+                        "namespace": ns,
+                        "labels": {"kueue.x-k8s.io/job-uid": job["metadata"]["uid"]},
+                    },
+                    "status": {
+                        "conditions": [
+                            {
+                                "type": "QuotaReserved",
+                                "status": "False" if waiting else "True",
+                                "reason": "Pending" if waiting else "QuotaReserved",
+                                "message": message if waiting else "Quota reserved",
+                            }
+                        ]
+                    },
+                }
+                if _matches(workload, selector):
+                    items.append(workload)
+        return {"apiVersion": "kueue.x-k8s.io/v1beta1", "kind": "WorkloadList", "items": items}
 
     # -- controllers -----------------------------------------------------------------------------
 
@@ -582,6 +618,12 @@ def _public(obj: Obj) -> Obj:
     return {k: v for k, v in obj.items() if not k.startswith("_")}
 
 
+class _Server(ThreadingHTTPServer):
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        if not isinstance(sys.exc_info()[1], ConnectionError):  # a client that went away
+            super().handle_error(request, client_address)
+
+
 _ROUTES = [
     (re.compile(r"^/apis/batch/v1/namespaces/([^/]+)/jobs$"), "batch", "jobs", False),
     (re.compile(r"^/apis/batch/v1/namespaces/([^/]+)/jobs/([^/]+)$"), "batch", "jobs", True),
@@ -589,6 +631,12 @@ _ROUTES = [
     (re.compile(r"^/api/v1/namespaces/([^/]+)/configmaps/([^/]+)$"), "", "configmaps", True),
     (re.compile(r"^/api/v1/namespaces/([^/]+)/pods$"), "", "pods", False),
     (re.compile(r"^/api/v1/namespaces/([^/]+)/pods/([^/]+)/log$"), "", "pods/log", True),
+    (
+        re.compile(r"^/apis/kueue.x-k8s.io/v1beta1/namespaces/([^/]+)/workloads$"),
+        "kueue.x-k8s.io",
+        "workloads",
+        False,
+    ),
 ]
 
 
@@ -669,6 +717,8 @@ class _Handler(BaseHTTPRequestHandler):
 
     def _get(self, resource: str, namespace: str, name: str | None, query: dict[str, str]) -> None:
         cluster = self.cluster
+        if resource == "workloads":
+            return self._send(200, cluster.workloads(namespace, query.get("labelSelector")))
         with cluster._lock:
             if resource == "pods":
                 items = [p.obj for (ns, _), p in cluster.pods.items() if ns == namespace]

@@ -59,6 +59,7 @@ def test_the_role_grants_no_more_than_the_executor_uses() -> None:
         ("", "configmaps", "create"): "create_namespaced_config_map",
         ("", "pods", "list"): "list_namespaced_pod",
         ("", "pods/log", "get"): "read_namespaced_pod_log",
+        ("kueue.x-k8s.io", "workloads", "list"): "list_namespaced_custom_object",
     }
     assert granted == set(calls)
     assert all(call in source for call in calls.values())

@@ -138,12 +138,23 @@ def test_units_run_as_jobs_with_the_same_identity_and_results_as_locally(
 
 
 def test_a_kueue_quota_of_one_runs_units_one_at_a_time(tmp_path: Path) -> None:
+    release = threading.Event()
     with (
-        fake_openai(Script(answer=answer)) as (url, _),
+        fake_openai(Script(answer=held(release))) as (url, _),
         cluster_at(tmp_path, quota=1) as cluster,
     ):
         root = project_on(cluster, tmp_path / "p", url, queue="evalhub")
+        models = root / "evals" / "models.yaml"
+        models.write_text(models.read_text().replace("timeout_seconds: 20", "timeout_seconds: 90"))
+
+        def release_once_kueue_was_asked() -> None:
+            # The first unit runs until the executor has asked Kueue why the second waits.
+            cluster.wait_for(lambda: any("/workloads" in p for _, p in cluster.requests), 120)
+            release.set()
+
+        threading.Thread(target=release_once_kueue_was_asked, daemon=True).start()
         code, output = apply(root)
+        release.set()
         assert code == 0, output
     assert cluster.admitted_at_once == 1
     assert all(
@@ -151,7 +162,7 @@ def test_a_kueue_quota_of_one_runs_units_one_at_a_time(tmp_path: Path) -> None:
         for j in cluster.jobs.values()
     )
     assert [s for _, _, s in unit_runs(root)] == ["FINISHED", "FINISHED"]
-    assert "queued" in output
+    assert "queued: waiting for Kueue to admit the Job (Pending: couldn't assign flavors" in output
 
 
 def test_failures_become_failed_units_with_their_reason(tmp_path: Path) -> None:
@@ -263,12 +274,19 @@ def test_interrupt_deletes_the_jobs_it_created(tmp_path: Path, cluster: FakeClus
     with fake_openai(Script(answer=held(release))) as (url, script):
         root = project_on(cluster, tmp_path / "p", url)
         proc = start_apply(root)
-        cluster.wait_for(lambda: len(script.requests) > 0)  # a unit runs in its pod
+        # The units run in their pods (held) and the apply watches them.
+        cluster.wait_for(lambda: any("watch=true" in p for _, p in cluster.requests))
+        assert script.generations > 0
         os.kill(proc.pid, signal.SIGINT)
         output = proc.communicate(timeout=60)[0]
         assert proc.returncode == 130, output
         assert "Traceback" not in output
-        assert cluster.jobs == {} and cluster.configmaps == {}, (output, cluster.requests)
+        # The API server finishes a DELETE it received even when the client has gone.
+        cluster.wait_for(lambda: cluster.jobs == {} and cluster.configmaps == {}, 30)
+        deletes = [p for m, p in cluster.requests if m == "DELETE"]
+        assert sorted(p.split("?")[0].rsplit("/", 1)[1] for p in deletes) == sorted(
+            cluster.created_jobs
+        )  # every Job this apply created, nothing left behind
         cluster.wait_for(lambda: cluster.running_processes() == 0)
         release.set()
     assert not any(s == "FINISHED" for _, _, s in unit_runs(root))

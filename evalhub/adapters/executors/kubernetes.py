@@ -16,6 +16,7 @@ memory or out of time — becomes a failed unit with its reason; nothing is left
 
 from __future__ import annotations
 
+import contextlib
 import os
 import time
 from collections.abc import Collection, Iterable, Mapping, Sequence
@@ -55,6 +56,7 @@ class _Tracked:
     created: bool  # by this apply (Ctrl-C deletes it); False: re-attached
     phase: str = ""
     suspended: bool = False
+    uid: str | None = None
 
 
 class KubernetesExecutor:
@@ -113,14 +115,16 @@ class KubernetesExecutor:
             earlier = existing.get(job.fingerprint, [])
             attach = next((j for j in earlier if _attachable(j)), None)
             if attach is not None and attach.metadata and attach.metadata.name:
-                tracked[attach.metadata.name] = _Tracked(job, attach.metadata.name, False)
+                name = attach.metadata.name
+                tracked[name] = _Tracked(job, name, False, uid=attach.metadata.uid)
                 continue
             attempt = 1 + max((_attempt(j) for j in earlier), default=0)
             name = k8s.job_name(job.fingerprint, attempt)
             # Known before it is asked for: Ctrl-C during the request still deletes it.
             tracked[name] = _Tracked(job, name, True)
             try:
-                tracked[name].created, tracked[name].suspended = self._create(job, attempt)
+                created, tracked[name].uid = self._create(job, attempt)
+                tracked[name].created, tracked[name].suspended = created
             except ClusterError as exc:
                 del tracked[name]
                 self._finish(job, failed_result(job, exc.reason), events, results)
@@ -144,9 +148,10 @@ class KubernetesExecutor:
                 found.setdefault(fingerprint, []).append(item)
         return found
 
-    def _create(self, job: JobSpec, attempt: int) -> tuple[bool, bool]:
-        """Create the unit's Job and ConfigMap: (created by us, suspended). A Job of that name
-        already there (a concurrent apply: 409) is re-attached to when it runs this unit."""
+    def _create(self, job: JobSpec, attempt: int) -> tuple[tuple[bool, bool], str | None]:
+        """Create the unit's Job and ConfigMap: ((created by us, suspended), the Job's uid). A
+        Job of that name already there (a concurrent apply: 409) is re-attached to when it
+        runs this unit."""
         placement = self._placement(job, attempt)
         name = k8s.job_name(job.fingerprint, attempt)
         body = k8s.job_object(job, placement, self.settings)
@@ -155,8 +160,7 @@ class KubernetesExecutor:
         except ApiException as exc:
             if exc.status != 409:
                 raise reason(exc, self.host, f"create Job {name}") from None
-            self._conflict(job, placement, name)
-            return False, False
+            return (False, False), self._conflict(job, placement, name)
         except Exception as exc:
             raise reason(exc, self.host, f"create Job {name}") from None
         uid = created.metadata.uid if created.metadata else None
@@ -167,9 +171,9 @@ class KubernetesExecutor:
             problem = reason(exc, self.host, f"create ConfigMap {name}")
             self._delete(name)  # a Job without its ConfigMap would wait forever
             raise problem from None
-        return True, bool(body.spec and body.spec.suspend)
+        return (True, bool(body.spec and body.spec.suspend)), uid
 
-    def _conflict(self, job: JobSpec, placement: k8s.UnitPlacement, name: str) -> None:
+    def _conflict(self, job: JobSpec, placement: k8s.UnitPlacement, name: str) -> str:
         """Another apply created this unit's Job: re-attach to it, first making sure its
         ConfigMap exists (that apply may have died before creating it; 409 means it did)."""
         try:
@@ -188,6 +192,7 @@ class KubernetesExecutor:
                 raise reason(exc, self.host, f"create ConfigMap {name}") from None
         except Exception as exc:
             raise reason(exc, self.host, f"create ConfigMap {name}") from None
+        return uid
 
     def _placement(self, job: JobSpec, attempt: int) -> k8s.UnitPlacement:
         return placement_for(job, self.settings, self.executions.get(job.evaluation), attempt)
@@ -298,6 +303,9 @@ class KubernetesExecutor:
         """Pods that will never start by themselves (their Job does not change: only the pod
         knows): fail their unit and delete their Job."""
         for tracked in list(pending.values()):
+            if tracked.phase.startswith("queued"):
+                self._admission(tracked, events)
+                continue
             if not tracked.phase.startswith("running") and tracked.phase != "":
                 continue
             pod = self._pod(tracked.name)
@@ -320,6 +328,27 @@ class KubernetesExecutor:
                     if condition.reason == "Unschedulable" and condition.status == "False":
                         message = f"unschedulable: {condition.message}"
                         self._phase(tracked, message, events)
+
+    def _admission(self, tracked: _Tracked, events: ExecutionEvents) -> None:
+        """Why Kueue has not admitted the Job yet, from its Workload (best effort: without
+        Kueue's API or the permission to list Workloads, the line just says "queued")."""
+        if tracked.uid is None:
+            return
+        try:
+            listed = client.CustomObjectsApi(self.api).list_namespaced_custom_object(
+                "kueue.x-k8s.io",
+                "v1beta1",
+                self.namespace,
+                "workloads",
+                label_selector=f"kueue.x-k8s.io/job-uid={tracked.uid}",
+            )
+        except Exception:
+            return
+        for workload in listed.get("items", []) if isinstance(listed, dict) else []:
+            for condition in workload.get("status", {}).get("conditions", []):
+                if condition.get("type") == "QuotaReserved" and condition.get("status") == "False":
+                    why = f"{condition.get('reason')}: {condition.get('message')}"
+                    self._phase(tracked, f"{QUEUED} ({why})", events)
 
     def _phase(self, tracked: _Tracked, message: str, events: ExecutionEvents) -> None:
         if tracked.phase == message:
@@ -435,15 +464,19 @@ class KubernetesExecutor:
         events: ExecutionEvents,
         results: dict[str, JobResults],
     ) -> None:
-        for item in tracked.values():
-            if item.job.fingerprint in results:
-                continue
+        """Delete every Job this apply created first (what matters most), then report the
+        units interrupted; a recorder that fails now (Ctrl-C may have landed in the middle of
+        its work) does not turn the interrupt into a crash: the apply marks its runs."""
+        unfinished = [t for t in tracked.values() if t.job.fingerprint not in results]
+        for item in unfinished:
             if item.created:
                 self._delete(item.name)
+        for item in unfinished:
             why = "interrupted (the apply was stopped" + (
                 "; its Job was deleted)" if item.created else ")"
             )
-            self._finish(item.job, failed_result(item.job, why), events, results)
+            with contextlib.suppress(Exception):
+                self._finish(item.job, failed_result(item.job, why), events, results)
 
     def _delete(self, name: str) -> None:
         try:
