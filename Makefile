@@ -11,7 +11,7 @@ export HF_DATASETS_OFFLINE := 1
 export TRANSFORMERS_OFFLINE := 1
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
-.PHONY: demo test lint setup clean bench model-server k8s-e2e
+.PHONY: demo demo-all test lint setup clean bench model-server k8s-e2e
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -19,19 +19,23 @@ $(BIN)/python:
 # Reinstall when the project's dependencies change.
 $(VENV)/.installed: pyproject.toml | $(BIN)/python
 	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet -e '.[mlflow]'
+	$(BIN)/pip install --quiet -e .
 	touch $@
 
-# What the tests need on top: linters, type checker, pytest, the full MLflow (its server), the
-# Kubernetes client and the schemas its fake API server checks objects against.
+# What the tests need on top: linters, type checker, pytest, the full MLflow (its server, UI),
+# the Kubernetes client and the schemas its fake API server checks objects against.
 $(VENV)/.installed-test: $(VENV)/.installed pyproject.toml
-	$(BIN)/pip install --quiet -e '.[mlflow,server,dev,kubernetes]'
+	$(BIN)/pip install --quiet -e '.[ui,serve,dev,kubernetes]'
 	touch $@
 
 setup: $(VENV)/.installed
 
 demo: setup
 	scripts/demo.sh
+
+# The demo plus the LLM-judged RAGAS evaluation (its only judge here is the 135M demo model).
+demo-all: setup
+	EVALHUB_DEMO_ALL=1 scripts/demo.sh
 
 # The local model server's environment (llama-cpp-python builds from source once; cached).
 model-server:
@@ -48,6 +52,7 @@ test: lint model-server
 bench: $(VENV)/.installed-test
 	$(BIN)/python bench/validate_bench.py
 	$(BIN)/python bench/plan_bench.py
+	$(BIN)/python bench/serve_bench.py
 
 # The Kubernetes executor against a real cluster (KUBECONFIG=...; see docs/kubernetes.md).
 k8s-e2e: $(VENV)/.installed-test

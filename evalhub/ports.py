@@ -2,14 +2,23 @@
 
 from __future__ import annotations
 
-from collections.abc import Collection, Mapping, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from pathlib import Path
 from typing import Any, Protocol
 
+from evalhub.core.api import Collection as ApiCollection
+from evalhub.core.api import Health, Job, JobRequest, Provider
 from evalhub.core.datasets import FileRef
 from evalhub.core.errors import Diagnostic
 from evalhub.core.job import JobResults, JobSpec, JobStatusUpdate
-from evalhub.core.publication import Copied, KeyRef, Opened, Published, Verification
+from evalhub.core.publication import (
+    Copied,
+    ImageVerification,
+    KeyRef,
+    Opened,
+    Published,
+    Verification,
+)
 from evalhub.core.records import NewRun, RunOutcome
 from evalhub.core.result import EvaluationResult
 from evalhub.core.source import SourceDocument
@@ -103,10 +112,24 @@ class Executor(Protocol):
 class EnvironmentStore(Protocol):
     """Managed provider environments: one per distinct set of install requirements."""
 
-    def ensure(self, requirements: list[str], log: Path | None = None) -> Path | None:
+    def ensure(
+        self,
+        requirements: list[str],
+        log: Path | None = None,
+        step: Callable[[str], None] | None = None,
+    ) -> Path | None:
         """The environment holding `requirements`, built once (None: none needed). Raises
-        ExecutionError when it cannot be built."""
+        ExecutionError when it cannot be built. While building (never when it is ready), each
+        step is told to `step` ("installing torch==2.13.0")."""
         ...
+
+
+class EnvironmentEvents(Protocol):
+    """What the application tells the user while it builds providers' environments."""
+
+    def environment_step(self, name: str, step: str) -> None: ...
+
+    def environment_done(self, name: str, error: str | None) -> None: ...
 
 
 # -- signing and publishing ------------------------------------------------------------------
@@ -166,6 +189,17 @@ class Publisher(Protocol):
         ...
 
 
+class ModelImage(Protocol):
+    """A model's OCI image (pinned by digest) and the evalhub results attached to it."""
+
+    reference: str
+
+    def verify(self, keyring: Keyring) -> ImageVerification:
+        """Every result attached to the image, each verified as `evalhub verify` does, plus
+        that it is attached to and judged this image, signed by an attestation naming both."""
+        ...
+
+
 class PublishedResult(Protocol):
     """One result named by a reference (target plus tag and/or digest), to be verified."""
 
@@ -174,3 +208,30 @@ class PublishedResult(Protocol):
     def verify(self, keyring: Keyring) -> Verification:
         """Every check of `evalhub verify`; what fails is reported in the Verification."""
         ...
+
+
+class ControlPlane(Protocol):
+    """What `evalhub serve`'s HTTP layer serves (app/serve.py). Expected failures are
+    EvalhubErrors: core.api_jobs' JobRejected (400), NotFound (404), Conflict (409)."""
+
+    def health(self) -> Health: ...
+
+    def providers(self) -> list[Provider]: ...
+
+    def provider(self, provider_id: str) -> Provider: ...
+
+    def collections(self) -> list[ApiCollection]: ...
+
+    def collection(self, collection_id: str) -> ApiCollection: ...
+
+    def submit(self, request: JobRequest) -> Job: ...
+
+    def get(self, job_id: str) -> Job: ...
+
+    def list(
+        self, limit: int, offset: int, state: str | None = None, name: str | None = None
+    ) -> tuple[list[Job], int]: ...
+
+    def cancel(self, job_id: str, hard_delete: bool) -> None: ...
+
+    def logs(self, job_id: str, tail_lines: int, benchmark_index: int | None = None) -> str: ...

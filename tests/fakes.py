@@ -182,7 +182,8 @@ def failing(error: str) -> Callable[[JobSpec], JobResults]:
 
 class ScriptedExecutor:
     """evalhub.ports.Executor that runs nothing: each unit's result is scripted by unit key
-    (`<evaluation>/<entry>`) as its metrics or a function of the job. A unit the script lacks
+    (`<evaluation>/<entry>`, or `*/<entry>` for any evaluation) as its metrics or a function
+    of the job. A unit the script lacks
     fails the test. `interrupt_at` (a unit key): that unit starts, then Ctrl-C — it is
     reported failed as interrupted and KeyboardInterrupt is raised, as the local executor
     does (with `report_interrupted=False` its end is never reported: an executor that died).
@@ -201,22 +202,28 @@ class ScriptedExecutor:
         self.report_interrupted = report_interrupted
         self.ran: list[str] = []  # unit keys, in the order they ran
 
+    def _key(self, job: JobSpec) -> str:
+        """The script's key of a unit: `<evaluation>/<entry>`, else `*/<entry>` (any
+        evaluation: one made from a job submitted to `evalhub serve`, say)."""
+        return job.unit if job.unit in self.script else f"*/{job.spec.key}"
+
     def run(self, jobs: Sequence[JobSpec], events: ExecutionEvents) -> dict[str, JobResults]:
         results: dict[str, JobResults] = {}
         times = 2 if self.repeat_events else 1
         for job in jobs:
-            assert job.unit in self.script or job.unit == self.interrupt_at, (
+            key = self._key(job)
+            assert key in self.script or self.interrupt_at in (job.unit, key), (
                 f"the executor was asked to run {job.unit}, which the test did not expect"
             )
             self.ran.append(job.unit)
             for _ in range(times):
                 events.started(job)
-            if job.unit == self.interrupt_at:
+            if self.interrupt_at in (job.unit, key):
                 if self.report_interrupted:
                     events.finished(job, failed_result(job, "interrupted (the apply was stopped)"))
                 raise KeyboardInterrupt
             events.progress(job, JobStatusUpdate(phase="running", completed=1, total=2))
-            scripted = self.script[job.unit]
+            scripted = self.script[key]
             result = scripted(job) if callable(scripted) else succeeded(job, scripted)
             for _ in range(times):
                 events.finished(job, result)
@@ -233,7 +240,12 @@ class NoEnvironments:
     def __init__(self, broken: Collection[str] = ()) -> None:
         self.broken = set(broken)
 
-    def ensure(self, requirements: list[str], log: Path | None = None) -> Path | None:
+    def ensure(
+        self,
+        requirements: list[str],
+        log: Path | None = None,
+        step: Callable[[str], None] | None = None,
+    ) -> Path | None:
         bad = sorted(self.broken.intersection(requirements))
         if bad:
             raise EvalhubError(f"cannot install {', '.join(bad)}")

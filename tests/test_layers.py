@@ -11,7 +11,8 @@ import pytest
 PACKAGE = Path(__file__).resolve().parent.parent / "evalhub"
 
 # Lower number = lower layer. A module may import its own layer and the layers below.
-LAYERS = {"core": 0, "ports": 1, "adapters": 2, "app": 3, "cli": 4}
+# `client` is evalhub's client of `evalhub serve`: an adapter users import directly.
+LAYERS = {"core": 0, "ports": 1, "adapters": 2, "client": 2, "app": 3, "cli": 4}
 COMPOSITION = "evalhub.app.compose"  # the one app module that builds adapters
 
 # What the pure core may import: computation only. No files, network, clock, processes,
@@ -55,9 +56,14 @@ def layer_of(module: str) -> int | None:
     return LAYERS.get(parts[1])
 
 
+TEMPLATES = PACKAGE / "templates"  # files evalhub writes out for users, never imported
+
+
 def modules() -> list[tuple[str, Path]]:
     found = []
     for path in sorted(PACKAGE.rglob("*.py")):
+        if path.is_relative_to(TEMPLATES):
+            continue
         rel = path.relative_to(PACKAGE.parent).with_suffix("")
         parts = list(rel.parts)
         if parts[-1] == "__init__":

@@ -237,6 +237,31 @@ def file_revisions(root: Path, path: str, since: str | None = None) -> list[Revi
     return list(reversed(revisions))
 
 
+def directory_revisions(root: Path, directory: str) -> dict[str, list[Revision]] | None:
+    """`file_revisions` of every file under `directory` (keys relative to root), from one
+    `git log`. Only when no merge commit touches the directory: in a linear history a file's
+    revisions are exactly the commits whose diff names it, so this cannot differ from asking
+    per file; with merges, git's per-path history simplification could, and this answers
+    None (ask per file)."""
+    spec = f"./{directory.strip('/') or '.'}"
+    merges = _run(root, ["log", "--merges", "--format=%H", "HEAD", "--", spec], "git log")
+    if merges.strip():
+        return None
+    fmt = "--format=%x01%H%x00%ct%x00%s"
+    args = ["log", "--no-renames", "--relative", "--name-only", fmt, "HEAD", "--", spec]
+    out = _run(root, args, f"could not read the history of {directory}")
+    found: dict[str, list[Revision]] = {}
+    current: Revision | None = None
+    for line in out.splitlines():
+        if line.startswith("\x01"):
+            commit, _, rest = line[1:].partition("\x00")
+            time, _, subject = rest.partition("\x00")
+            current = Revision(commit, int(time), subject)
+        elif line.strip() and current is not None:
+            found.setdefault(line.strip(), []).append(current)
+    return {path: list(reversed(revisions)) for path, revisions in found.items()}
+
+
 @dataclass(frozen=True)
 class CommitChange:
     """A commit, its parents, and the files it changed relative to its first parent (paths
@@ -336,22 +361,28 @@ def verify_commit(root: Path, commit: str, allowed_signers: Path | None) -> Comm
     return CommitSignature(False, said or "the signature does not verify")
 
 
-def extract_tree(root: Path, commit: str, destination: Path) -> None:
-    """Write the files of `commit` into `destination` (`git archive`, extracted safely)."""
+def _git_bytes(root: Path, args: Sequence[str], what: str, stdin: bytes | None = None) -> bytes:
+    """git's binary output; a failure is a LedgerError saying it could not `what`."""
     try:
         proc = subprocess.run(
-            ["git", "-C", str(root), "archive", "--format=tar", commit],
+            ["git", "-C", str(root), *args],
+            input=stdin,
             capture_output=True,
             timeout=120,
             check=False,
         )
     except (OSError, subprocess.SubprocessError) as exc:
-        raise LedgerError(f"could not read commit {commit[:12]}: {exc}") from exc
+        raise LedgerError(f"could not {what}: {exc}") from exc
     if proc.returncode != 0:
-        detail = proc.stderr.decode(errors="replace").strip()
-        raise LedgerError(f"could not read commit {commit[:12]}: {detail}")
+        raise LedgerError(f"could not {what}: {proc.stderr.decode(errors='replace').strip()}")
+    return proc.stdout
+
+
+def extract_tree(root: Path, commit: str, destination: Path) -> None:
+    """Write the files of `commit` into `destination` (`git archive`, extracted safely)."""
+    data = _git_bytes(root, ["archive", "--format=tar", commit], f"read commit {commit[:12]}")
     destination.mkdir(parents=True, exist_ok=True)
-    with tarfile.open(fileobj=io.BytesIO(proc.stdout)) as archive:
+    with tarfile.open(fileobj=io.BytesIO(data)) as archive:
         archive.extractall(destination, filter="data")
 
 
@@ -366,3 +397,34 @@ def _git_raw(root: Path, *args: str) -> str | None:
     if proc.returncode != 0:
         return None
     return proc.stdout.decode("utf-8", errors="replace")
+
+
+@dataclass(frozen=True)
+class GitObject:
+    """A git object as git stores it: its id is sha1 of `<type> <size>\\0<content>`."""
+
+    name: str  # what was asked: `<commit>`, `<commit>^{tree}`, `<commit>:<path>`
+    sha: str
+    kind: str  # commit, tree, blob
+    content: bytes
+
+
+def git_objects(root: Path, names: Sequence[str]) -> list[GitObject | None]:
+    """The raw objects `names` resolve to (None: missing), read by one `git cat-file --batch`."""
+    if not names:
+        return []
+    request = "".join(f"{n}\n" for n in names).encode()
+    data, at = _git_bytes(root, ["cat-file", "--batch"], "read git objects", request), 0
+    out: list[GitObject | None] = []
+    for name in names:
+        end = data.index(b"\n", at)
+        header = data[at:end].decode()
+        at = end + 1
+        if header.endswith(" missing") or header.endswith(" ambiguous"):
+            out.append(None)
+            continue
+        sha, kind, size = header.split(" ")
+        content = data[at : at + int(size)]
+        at += int(size) + 1  # the content is followed by a newline
+        out.append(GitObject(name, sha, kind, content))
+    return out

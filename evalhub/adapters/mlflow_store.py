@@ -24,7 +24,7 @@ import threading
 import time
 from collections.abc import Collection
 from pathlib import Path
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from evalhub.adapters.mlflow import boundary, values
 from evalhub.core import records
@@ -149,7 +149,9 @@ class MlflowStateStore:
         with boundary.translated(self._tracking_uri, "start a run in"):
             experiment = self._experiment_id(client, run.experiment)
             created = client.create_run(experiment, tags=tags, run_name=values.run_name(run))
-        run_id = str(created.info.run_id)
+            run_id = str(created.info.run_id)
+            if run.inputs:
+                client.log_inputs(run_id, datasets=_dataset_inputs(run))
         with self._lock:
             self._names[run_id] = (run.kind, run.name)
         return run_id
@@ -296,3 +298,16 @@ class MlflowStateStore:
         if self._artifact_root is None:
             return None
         return values.experiment_location(self._artifact_root, experiment)
+
+
+def _dataset_inputs(run: NewRun) -> list[Any]:
+    """The run's datasets as MLflow's run inputs (name, digest, source), for its UI."""
+    from mlflow.entities import Dataset, DatasetInput, InputTag
+
+    return [
+        DatasetInput(
+            Dataset(name=d.name, digest=d.digest, source_type="local", source=d.source),
+            tags=[InputTag("mlflow.data.context", "evaluation")],
+        )
+        for d in run.inputs
+    ]

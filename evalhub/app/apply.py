@@ -19,14 +19,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from evalhub.app import compose
-from evalhub.app.facts import gather_facts
-from evalhub.app.jobs import (
-    Environments,
-    build_jobs,
-    check_executors,
-    environment_root,
-    executor_for,
-)
+from evalhub.app.facts import gather_facts, more_facts
+from evalhub.app.jobs import Environments, check_executors, environment_root, executor_for, job_batches
 from evalhub.app.keys import has_signing_key
 from evalhub.app.ledger import CommitOptions, LedgerCommit, check_can_commit, commit_entries
 from evalhub.app.locks import apply_lock
@@ -40,10 +34,11 @@ from evalhub.app.state import open_state_store
 from evalhub.core.errors import EvalhubError
 from evalhub.core.ledger import LedgerEntry
 from evalhub.core.plan import Plan
+from evalhub.core.resolved import ResolvedEvaluation
 from evalhub.core.runs import Scheduled
 from evalhub.core.scoring import EvaluationScore
 from evalhub.core.secrets import protected_variables
-from evalhub.ports import ExecutionEvents, Executor, Publisher, StateStore
+from evalhub.ports import EnvironmentEvents, ExecutionEvents, Executor, Publisher, StateStore
 
 RUNNABLE = ("create", "run", "retry", "rescore", "publish")
 
@@ -94,8 +89,11 @@ class ApplyOptions:
     confirm: Callable[[Plan], bool] = lambda plan: True
     waiting: Callable[[], None] = lambda: None
     display: ExecutionEvents | None = None  # progress shown to the user
+    environment_events: EnvironmentEvents | None = None  # environment builds shown to the user
     publish: bool = True  # sign and publish results (when a signing key is at hand)
     ledger: CommitOptions = field(default_factory=CommitOptions)  # commit the ledger files
+    # Resolved already, applied instead of the specs' (a job submitted to `evalhub serve`).
+    evaluations: list[ResolvedEvaluation] | None = None
 
 
 def apply(
@@ -135,8 +133,10 @@ def apply(
                 environments or compose.environment_store(environment_root(project)),
                 options.display,
                 publisher,
+                options.environment_events,
             ),
             report,
+            ledger=options.evaluations is None,
         )
         if options.ledger.commit:
             report.ledger_commit = commit_entries(
@@ -151,6 +151,10 @@ def _current_plan(
     """The plan to apply: made now, or the saved one recomputed (refused when stale); with a
     publisher, results missing from its target are pending too."""
     publishing = publisher is not None
+    if options.evaluations is not None:
+        return make_project_plan(
+            project, None, store, publishing, publisher, evaluations=options.evaluations
+        )
     if options.plan_file is None:
         return make_project_plan(project, options.names, store, publishing, publisher)
     saved = load_saved_plan(options.plan_file)
@@ -169,31 +173,47 @@ class _Seams:
     environments: Environments
     display: ExecutionEvents | None
     publisher: Publisher | None  # None: not publishing
+    environment_events: EnvironmentEvents | None = None
 
 
 def _execute(
-    project: Project, scheduled: list[Scheduled], seams: _Seams, report: ApplyReport
+    project: Project,
+    scheduled: list[Scheduled],
+    seams: _Seams,
+    report: ApplyReport,
+    ledger: bool = True,
 ) -> None:
-    """Run the units, record them, score every evaluation, publish and write down results."""
-    jobs, failures = build_jobs(project, scheduled, seams.environments)
+    """Run the units, record them, score every evaluation, publish and write down results
+    (in the ledger only with `ledger`: evaluations of the specs). Units run in batches as
+    their environments become ready (app/jobs.py), so the ones that need no build run while
+    the others build."""
+    batches = job_batches(project, scheduled, seams.environments, seams.environment_events)
+    jobs, failures = next(batches, ([], []))
     facts = gather_facts(project, [*jobs, *(job for job, _ in failures)])
     recorder = Recorder(seams.store, facts, scheduled, seams.display)
     publish = publishing_to(project, facts, seams.publisher) if seams.publisher else None
     try:
-        for job, result in failures:
-            recorder.finished(job, result)
-        if jobs:
-            seams.executor.run(jobs, recorder)
+        while True:
+            for job, result in failures:
+                recorder.finished(job, result)
+            if jobs:
+                seams.executor.run(jobs, recorder)
+            following = next(batches, None)
+            if following is None:
+                break
+            jobs, failures = following
+            recorder.facts = more_facts(recorder.facts, [*jobs, *(job for job, _ in failures)])
         for scored in recorder.score():
             concluded = None
             if scored.complete:
-                concluded = conclude(project, scored, facts, seams.store.uri, publish)
+                concluded = conclude(project, scored, facts, seams.store.uri, publish, ledger)
             recorder.finish(scored, concluded.tags if concluded else None)
             report.evaluations.append(_evaluation_report(scored, concluded, recorder))
     except BaseException:
         recorder.abandon("interrupted before the evaluation was scored and recorded")
         raise
     finally:
+        batches.close()
         report.units.extend(recorder.units)
 
 

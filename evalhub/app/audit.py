@@ -39,7 +39,7 @@ from evalhub.app.verify import Verification
 from evalhub.core.attested import record_differences
 from evalhub.core.audit import AuditReport, AuditRow
 from evalhub.core.errors import ConfigError
-from evalhub.core.findings import Finding, failed, passed, skipped
+from evalhub.core.findings import NOT_SIGNED, Finding, failed, passed, skipped
 from evalhub.core.fingerprint import FINGERPRINT_VERSION, evaluation_fingerprint
 from evalhub.core.ledger import LedgerEntry
 from evalhub.core.resolved import ResolvedEvaluation
@@ -143,7 +143,7 @@ def _audit_revision(
     row.findings.append(_fingerprint_check(project, specs, entry))
     verification = None
     if entry.publication.result is None:
-        row.findings.append(failed("attestation", "the result was not signed and published"))
+        row.findings.append(failed("attestation", NOT_SIGNED))
     else:
         verified = verify(revision.revision.commit, entry.publication.result)
         if isinstance(verified, str):

@@ -15,19 +15,22 @@ from collections.abc import Collection, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from evalhub.adapters.environments import packages
+from evalhub.adapters.environments import lock, packages
 from evalhub.adapters.files import file_lock, write_atomic
 from evalhub.adapters.frameworks import load_adapter
 from evalhub.adapters.git import (
     CommitChange,
+    GitObject,
     Revision,
     commit_changes,
     commit_exists,
     commit_paths,
     current_branch,
+    directory_revisions,
     dirty_paths,
     extract_tree,
     file_revisions,
+    git_objects,
     head_commit,
     is_repository,
     ledger_paths,
@@ -51,6 +54,7 @@ from evalhub.ports import (
     EnvironmentStore,
     Executor,
     Keyring,
+    ModelImage,
     PublishedResult,
     Publisher,
     Signer,
@@ -59,24 +63,32 @@ from evalhub.ports import (
 
 if TYPE_CHECKING:
     from evalhub.app.project import Project
+    from evalhub.client import EvalhubClient
+    from evalhub.ports import ControlPlane
 
 __all__ = [
     "CommitChange",
+    "GitObject",
     "Revision",
     "WorkingTreeSpecs",
+    "api_client",
     "commit_changes",
     "commit_exists",
     "commit_paths",
+    "control_plane_app",
     "current_branch",
     "default_layout",
+    "directory_revisions",
     "dirty_paths",
     "display",
     "environment_store",
+    "export_results",
     "extract_tree",
     "fetch_models",
     "file_lock",
     "file_revisions",
     "generate_key_pair",
+    "git_objects",
     "head_commit",
     "is_repository",
     "keyring",
@@ -85,8 +97,10 @@ __all__ = [
     "ledger_paths",
     "load_adapter",
     "local_executor",
+    "lock",
     "machine_facts",
     "mlflow_state_store",
+    "model_image",
     "packages",
     "parse_documents",
     "project_publisher",
@@ -98,6 +112,7 @@ __all__ = [
     "remote_url",
     "resolve_revision",
     "result_bundle",
+    "serve_http",
     "show_file",
     "show_prefix",
     "signer",
@@ -118,6 +133,20 @@ def mlflow_state_store(
     from evalhub.adapters.mlflow_store import MlflowStateStore
 
     return MlflowStateStore.open(uri, artifacts, shown=shown, create_directory=create_directory)
+
+
+def mlflow_ui(uri: str, host: str, port: int, cwd: Path) -> int:
+    """The MLflow UI over the store at `uri`, in the foreground until Ctrl-C."""
+    from evalhub.adapters.mlflow.ui import run_ui
+
+    return run_ui(uri, host, port, str(cwd))
+
+
+def check_mlflow_ui() -> None:
+    """Raise ConfigError (with the install hint) when the MLflow UI is not installed."""
+    from evalhub.adapters.mlflow.ui import check_ui_installed
+
+    check_ui_installed()
 
 
 def local_executor(concurrency: int, protected: Collection[str] = WELL_KNOWN) -> Executor:
@@ -204,8 +233,9 @@ def publisher(
     from evalhub.adapters.oci.references import parse_target
 
     parsed = parse_target(target or project.config.registry.target)
-    store = open_store(parsed, project.config.registry, project.root, insecure)
-    return OciPublisher(store, parsed)
+    settings, root = project.config.registry, project.root
+    store = open_store(parsed, settings, root, insecure)
+    return OciPublisher(store, parsed, lambda image: open_store(image, settings, root, insecure))
 
 
 def project_publisher(project: Project) -> Publisher:
@@ -231,8 +261,94 @@ def published_result(
     return OciResult(store, ref)
 
 
+def model_image(project: Project, reference: str, insecure: bool | None = None) -> ModelImage:
+    """The model image `reference` names (HOST[:PORT]/REPOSITORY[:TAG]@sha256:HEX, optionally
+    with oci://), in its registry, reached with the registry settings of evalhub.yaml."""
+    from evalhub.adapters.oci.publisher import model_image_reference, open_store
+    from evalhub.adapters.oci.verify import OciModelImage
+
+    text = reference.removeprefix("oci://")
+    if "@sha256:" not in text:
+        raise ConfigError(
+            f"{reference!r} is not pinned by a digest",
+            "name the image as HOST[:PORT]/REPOSITORY@sha256:HEX: results are attached to "
+            "a digest, and a tag can move",
+        )
+    ref = model_image_reference(text)
+    store = open_store(ref.target, project.config.registry, project.root, insecure)
+    return OciModelImage(store, ref)
+
+
 def default_layout(project: Project) -> str:
     """Where `evalhub publish` copies from by default: the configured layout, else the
     embedded default."""
     configured = project.config.registry.target
     return configured if configured.startswith("oci-layout:") else "oci-layout:.evalhub/oci"
+
+
+def export_results(
+    project: Project, references: list[str], insecure: bool | None = None
+) -> dict[str, bytes]:
+    """The results `references` name (`<target>:<tag>@<digest>`), with their attestations,
+    copied byte for byte into a fresh OCI image layout: its files by relative path
+    (oci-layout, index.json, blobs/sha256/<hex>). A result the store lacks is a PublishError."""
+    import tempfile
+
+    from evalhub.adapters.oci.layout import OciLayout
+    from evalhub.adapters.oci.publisher import open_store
+    from evalhub.adapters.oci.references import parse_reference, parse_target
+    from evalhub.adapters.oci.store import copy
+
+    default = parse_target(project.config.registry.target)
+    with tempfile.TemporaryDirectory(prefix="evalhub-evidence-") as tmp:
+        layout = OciLayout(Path(tmp) / "oci", "the evidence layout")
+        for reference in references:
+            ref = parse_reference(reference, default)
+            source = open_store(ref.target, project.config.registry, project.root, insecure)
+            copied = copy(source, layout, ref.tag or ref.digest or reference)
+            if ref.digest and copied.digest != ref.digest:
+                raise PublishError(
+                    f"{reference}: the tag now names {copied.digest}, not the digest the "
+                    "ledger cites"
+                )
+        base = Path(tmp) / "oci"
+        return {
+            p.relative_to(base).as_posix(): p.read_bytes()
+            for p in sorted(base.rglob("*"))
+            if p.is_file()
+        }
+
+
+# -- the control plane -----------------------------------------------------------------------
+
+
+def control_plane_app(
+    plane: ControlPlane, read_token: str | None, write_token: str | None, max_request_bytes: int
+) -> object:
+    """The ASGI app of `evalhub serve` (FastAPI) over `plane`; with tokens, every route needs
+    one (reads: either; writes: the write token)."""
+    try:
+        from evalhub.adapters.http_api import Access, build_app
+    except ImportError as exc:
+        raise ConfigError(
+            f"`evalhub serve` needs FastAPI and uvicorn ({exc.name} is missing)",
+            "pip install 'evalhub-gitops[serve]'",
+        ) from None
+    return build_app(plane, Access(read_token, write_token), max_request_bytes)
+
+
+def serve_http(app: object, host: str, port: int) -> None:
+    """Serve an app `control_plane_app` built until interrupted."""
+    from fastapi import FastAPI
+
+    from evalhub.adapters.http_api import serve
+
+    assert isinstance(app, FastAPI)
+    serve(app, host, port)
+
+
+def api_client(url: str, token: str | None) -> EvalhubClient:
+    """evalhub's client of a control plane at `url` (with a bearer token)."""
+    from evalhub.client import EvalhubClient
+
+    return EvalhubClient(url, token)

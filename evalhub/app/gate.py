@@ -8,19 +8,21 @@ max_age.
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+from evalhub.app import compose
 from evalhub.app.compose import head_commit, is_repository
+from evalhub.app.keys import keyless, trusted_keys
 from evalhub.app.ledger_history import current_entry, ledger_history
 from evalhub.app.project import Project
 from evalhub.app.specs import load_specs
 from evalhub.app.verifications import Verifications
-from evalhub.app.verify import Verification
+from evalhub.app.verify import ImageVerification, Verification
 from evalhub.core.attested import record_differences
 from evalhub.core.errors import ConfigError, LedgerError, SpecError
-from evalhub.core.findings import Finding, failed, passed, skipped
-from evalhub.core.fingerprint import evaluation_fingerprint, unit_fingerprint
+from evalhub.core.findings import NO_KEY_HINT, NOT_SIGNED, Finding, failed, passed, skipped
+from evalhub.core.fingerprint import evaluation_fingerprint, image_digest, unit_fingerprint
 from evalhub.core.gate import (
     GateReport,
     GateRow,
@@ -33,6 +35,7 @@ from evalhub.core.gate import (
 from evalhub.core.ledger import LedgerEntry, ledger_path
 from evalhub.core.resolve import resolve
 from evalhub.core.resolved import ResolvedEvaluation
+from evalhub.core.result import ResultRecord
 from evalhub.core.spec import Policy
 from evalhub.core.spec.policy import accepts
 from evalhub.core.suggest import suggest
@@ -70,11 +73,13 @@ def gate(
     key_files: list[Path] | None = None,
     insecure: bool | None = None,
     now: datetime | None = None,
+    verifier: Verifications | None = None,
 ) -> GateReport:
+    """`verifier` lets a caller that verifies the same results (the report) share one."""
     now = now or datetime.now(UTC)
     policies, evaluations = select_policies(project, list(names or []), model)
     by_name = {e.name: e for e in evaluations}
-    verifier = Verifications(project, key_files, insecure)
+    verifier = verifier or Verifications(project, key_files, insecure)
     repository = is_repository(project.root) and head_commit(project.root) is not None
     report = GateReport([])
     for policy in policies:
@@ -83,7 +88,19 @@ def gate(
             for name in policy.spec.require
         ]
         report.policies.append(PolicyGate(policy.metadata.name, policy.spec.model, rows))
+    if not report.ok and keyless(project) and _unpublished(report):
+        report.hint = NO_KEY_HINT
     return report
+
+
+def _unpublished(report: GateReport) -> bool:
+    """Some required result is missing from the ledger or unsigned."""
+    return any(
+        f.ok is False and (f.check == "recorded" or f.detail == NOT_SIGNED)
+        for policy in report.policies
+        for row in policy.rows
+        for f in row.findings
+    )
 
 
 def _gate_row(
@@ -107,7 +124,7 @@ def _gate_row(
     row.findings.append(_fresh(entry, evaluation))
     record = None
     if entry.publication.result is None:
-        row.findings.append(failed("verified", "the result was not signed and published"))
+        row.findings.append(failed("verified", NOT_SIGNED))
     else:
         verification = verify(entry.publication.result)
         finding = _accepted_signer(policy, verification)
@@ -121,24 +138,28 @@ def _gate_row(
             else:
                 record = verification.record
         row.findings.append(finding)
-    if record is None:
-        row.findings.append(skipped("passing", "no verified result to judge"))
-    elif record.verdict == "pass":
-        aggregate = "none" if record.aggregate is None else f"{record.aggregate:.4f}"
-        row.findings.append(passed("passing", f"attested pass, aggregate {aggregate}"))
-    else:
-        row.findings.append(failed("passing", "attested fail: " + "; ".join(record.reasons)))
+    row.findings.append(_passing(record))
     row.findings.append(_regression(project, entry, repository))
-    if policy.spec.max_age is None:
-        row.findings.append(skipped("age", "the policy sets no max_age"))
-    else:
-        age, limit = age_of(entry, now), parse_duration(policy.spec.max_age)
-        row.findings.append(
-            failed("age", f"recorded {describe_age(age)} ago, older than {policy.spec.max_age}")
-            if age > limit
-            else passed("age", f"recorded {describe_age(age)} ago (max {policy.spec.max_age})")
-        )
+    row.findings.append(_age(policy, age_of(entry, now), "recorded"))
     return row
+
+
+def _passing(record: ResultRecord | None) -> Finding:
+    if record is None:
+        return skipped("passing", "no verified result to judge")
+    if record.verdict == "pass":
+        aggregate = "none" if record.aggregate is None else f"{record.aggregate:.4f}"
+        return passed("passing", f"attested pass, aggregate {aggregate}")
+    return failed("passing", "attested fail: " + "; ".join(record.reasons))
+
+
+def _age(policy: Policy, age: timedelta, what: str) -> Finding:
+    limit = policy.spec.max_age
+    if limit is None:
+        return skipped("age", "the policy sets no max_age")
+    if age > parse_duration(limit):
+        return failed("age", f"{what} {describe_age(age)} ago, older than {limit}")
+    return passed("age", f"{what} {describe_age(age)} ago (max {limit})")
 
 
 def _fresh(entry: LedgerEntry, evaluation: ResolvedEvaluation) -> Finding:
@@ -206,3 +227,95 @@ def _regression(project: Project, entry: LedgerEntry, repository: bool) -> Findi
             baseline = earlier
             break
     return regression(entry, baseline)
+
+
+# -- gating a model image by what is attached to it ------------------------------------------
+
+
+def gate_model_image(
+    project: Project,
+    image: str,
+    names: list[str] | None = None,
+    key_files: list[Path] | None = None,
+    insecure: bool | None = None,
+    now: datetime | None = None,
+) -> GateReport:
+    """May this exact model image be promoted? Each evaluation a Policy requires must have a
+    result attached to the image (its OCI referrers) that verifies, is signed by a key the
+    Policy accepts, is fresh against the current specs, passes, and is younger than max_age.
+    Reads the registry, the specs and the keys: no ledger, no git history (so no regression
+    check: the image carries no history)."""
+    now = now or datetime.now(UTC)
+    attached = compose.model_image(project, image, insecure)
+    policies, evaluations = select_policies(project, list(names or []), None)
+    by_name = {e.name: e for e in evaluations}
+    digest = image.rpartition("@")[2]
+    if not names:
+        policies = [p for p in policies if _promotes_image(p, by_name, digest)]
+        if not policies:
+            raise ConfigError(
+                f"no Policy promotes a model whose image is {digest}",
+                "set `image` in the Model spec to this digest, or name a Policy with --policy",
+            )
+    verification = attached.verify(trusted_keys(project, key_files))
+    report = GateReport([])
+    for policy in policies:
+        rows = [
+            _image_row(policy, by_name[name], verification, now) for name in policy.spec.require
+        ]
+        report.policies.append(PolicyGate(policy.metadata.name, policy.spec.model, rows))
+    return report
+
+
+def _promotes_image(
+    policy: Policy, evaluations: dict[str, ResolvedEvaluation], digest: str
+) -> bool:
+    models = [evaluations[n].model for n in policy.spec.require if n in evaluations]
+    return any(m.image is not None and image_digest(m.image) == digest for m in models)
+
+
+def _image_row(
+    policy: Policy, evaluation: ResolvedEvaluation, image: ImageVerification, now: datetime
+) -> GateRow:
+    row = GateRow(evaluation.name)
+    current = evaluation_fingerprint(evaluation)
+    found = [r for r in image.results if r.record and r.record.evaluation == evaluation.name]
+    if not found:
+        why = image.reason or f"no result of {evaluation.name} is attached to {image.image}"
+        row.findings.append(failed("recorded", why))
+        return row
+    verified = [r for r in found if r.verified]
+    chosen = max(
+        verified or found,
+        key=lambda r: (r.record is not None and r.record.fingerprint == current, _created(r)),
+    )
+    record = chosen.record
+    assert record is not None
+    row.aggregate, row.verdict, row.result = record.aggregate, record.verdict, chosen.reference
+    row.findings.append(passed("recorded", f"attached to {image.image}, scored {record.created}"))
+    if record.fingerprint == current:
+        row.findings.append(passed("fresh", f"fingerprint {current[:12]} is the current specs'"))
+    else:
+        row.findings.append(
+            failed(
+                "fresh",
+                f"stale: attested for {record.fingerprint[:12]}, the specs now give "
+                f"{current[:12]}; run `evalhub apply`",
+            )
+        )
+    finding = _accepted_signer(policy, chosen)
+    row.findings.append(finding)
+    row.findings.append(_passing(record if finding.ok else None))
+    row.findings.append(
+        skipped("regression", "an image carries no history; `evalhub gate` compares with git")
+    )
+    row.findings.append(_age(policy, now - _created(chosen), "scored"))
+    return row
+
+
+def _created(verification: Verification) -> datetime:
+    record = verification.record
+    if record is None:
+        return datetime.min.replace(tzinfo=UTC)
+    created = datetime.fromisoformat(record.created)
+    return created if created.tzinfo else created.replace(tzinfo=UTC)

@@ -5,7 +5,8 @@ unit a failed result without running it)."""
 from __future__ import annotations
 
 import time
-from collections.abc import Collection, Mapping, Sequence
+from collections.abc import Collection, Generator, Mapping, Sequence
+from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
 from pathlib import Path
 
 from evalhub.app import compose
@@ -13,9 +14,10 @@ from evalhub.app.project import Project
 from evalhub.core.errors import ConfigError, EvalhubError
 from evalhub.core.job import JobResults, JobSpec, failed_result
 from evalhub.core.plan import UnitWork
+from evalhub.core.render_progress import environment_name
 from evalhub.core.resolved import ResolvedEvaluation, ResolvedUnit
 from evalhub.core.runs import Scheduled
-from evalhub.ports import EnvironmentStore, ExecutionEvents, Executor
+from evalhub.ports import EnvironmentEvents, EnvironmentStore, ExecutionEvents, Executor
 
 DEFAULT_CONCURRENCY = 4  # requests in flight within a unit, when the evaluation does not say
 
@@ -76,40 +78,99 @@ def environment_root(project: Project) -> Path | None:
     return project.root / configured if configured else None
 
 
+Batch = tuple[list[JobSpec], list[tuple[JobSpec, JobResults]]]  # to run, failed before running
+
+
 def build_jobs(
-    project: Project, scheduled: Sequence[Scheduled], environments: Environments
-) -> tuple[list[JobSpec], list[tuple[JobSpec, JobResults]]]:
-    """The jobs to run, and the units that failed before running (their environment could not
-    be built). A unit shared by several evaluations is one job, under its first evaluation."""
-    stamp = time.strftime("%Y%m%dT%H%M%S")
+    project: Project,
+    scheduled: Sequence[Scheduled],
+    environments: Environments,
+    events: EnvironmentEvents | None = None,
+) -> Batch:
+    """Every job to run, and the units that failed before running (their environment could
+    not be built), once every environment is built."""
     jobs: list[JobSpec] = []
     failures: list[tuple[JobSpec, JobResults]] = []
-    built: dict[tuple[str, ...], Path | str | None] = {}  # requirements -> env or why not
+    for ready, failed in job_batches(project, scheduled, environments, events):
+        jobs += ready
+        failures += failed
+    return jobs, failures
+
+
+def job_batches(
+    project: Project,
+    scheduled: Sequence[Scheduled],
+    environments: Environments,
+    events: EnvironmentEvents | None = None,
+    builders: int = 2,
+) -> Generator[Batch, None, None]:
+    """The jobs, in batches as their environments become ready: the units needing none (or one
+    built already) come first and run while the others build, `builders` at a time. A unit
+    shared by several evaluations is one job, under its first evaluation."""
+    stamp = time.strftime("%Y%m%dT%H%M%S")
+    wanted: list[tuple[ResolvedEvaluation, ResolvedUnit, UnitWork]] = []
+    users: dict[tuple[str, ...], list[str]] = {}  # requirements -> the providers using them
     for item in scheduled:
         for work in item.action.units:
             if work.status == "shared":
                 continue
             unit = next(u for u in item.evaluation.units if u.key == work.key)
-            requirements = unit.provider.requirements
-            if requirements not in built:
-                built[requirements] = _environment(project, environments, requirements)
-            env = built[requirements]
-            job = job_spec(project, item.evaluation, unit, work, env, stamp)
-            if isinstance(env, str):
-                failures.append((job, failed_result(job, f"provider environment: {env}")))
-            else:
-                jobs.append(job)
-    return jobs, failures
+            wanted.append((item.evaluation, unit, work))
+            users.setdefault(unit.provider.requirements, []).append(unit.provider.name)
+    pool = ThreadPoolExecutor(max_workers=builders, thread_name_prefix="evalhub-env")
+    try:
+        futures = {
+            pool.submit(_environment, project, environments, reqs, names, events): reqs
+            for reqs, names in users.items()
+        }
+        pending = set(futures)
+        while pending:
+            done, pending = wait(pending, return_when=FIRST_COMPLETED)
+            built = {futures[f]: f.result() for f in done}
+            batch: Batch = ([], [])
+            for evaluation, unit, work in wanted:
+                reqs = unit.provider.requirements
+                if reqs not in built:
+                    continue
+                env = built[reqs]
+                job = job_spec(project, evaluation, unit, work, env, stamp)
+                if isinstance(env, str):
+                    batch[1].append((job, failed_result(job, f"provider environment: {env}")))
+                else:
+                    batch[0].append(job)
+            yield batch
+    finally:
+        # Interrupted: builds not started are dropped; running ones end with their pip (Ctrl-C
+        # reaches it too), and an unfinished build is never moved into place.
+        pool.shutdown(wait=False, cancel_futures=True)
 
 
 def _environment(
-    project: Project, environments: Environments, requirements: tuple[str, ...]
+    project: Project,
+    environments: Environments,
+    requirements: tuple[str, ...],
+    providers: list[str],
+    events: EnvironmentEvents | None,
 ) -> Path | str | None:
     log = project.state_dir / "logs" / "environments.log"
+    name = environment_name(providers, requirements) if requirements else ""
+    building = False
+
+    def step(text: str) -> None:
+        nonlocal building
+        building = True
+        if events is not None:
+            events.environment_step(name, text)
+
     try:
-        return environments.ensure(list(requirements), log)
+        env = environments.ensure(list(requirements), log, step)
     except EvalhubError as exc:
+        if events is not None:
+            events.environment_done(name, f"{exc.message.splitlines()[0]} (log: {log})")
         return exc.message
+    if building and events is not None:
+        events.environment_done(name, None)
+    return env
 
 
 def job_spec(

@@ -74,14 +74,18 @@ def list_keys(project: Project) -> list[KeyListing]:
 def trusted_keys(project: Project, key_files: list[Path] | None = None) -> Keyring:
     """The keys `verify` trusts: `key_files` when given, else evalhub.yaml's trusted keys,
     else the project's public key file if it exists."""
+    return compose.keyring(trusted_key_pems(project, key_files))
+
+
+def trusted_key_pems(
+    project: Project, key_files: list[Path] | None = None
+) -> list[tuple[bytes, str, str]]:
+    """(PEM, name, where it came from) of each key `trusted_keys` trusts."""
     if key_files:
-        return compose.keyring(
-            [(_read(path, str(path)), path.name, str(path)) for path in key_files]
-        )
-    pems = [
+        return [(_read(path, str(path)), path.name, str(path)) for path in key_files]
+    return [
         (_read(project.root / path, path), name, path) for name, path in _trusted_paths(project)
     ]
-    return compose.keyring(pems)
 
 
 def load_signer(project: Project) -> Signer:
@@ -142,6 +146,12 @@ def _rel(project: Project, path: Path) -> str:
         return str(path.relative_to(project.root))
     except ValueError:
         return str(path)
+
+
+def keyless(project: Project) -> bool:
+    """No key at all: no private key to sign with and no public key to trust (a project that
+    never ran `evalhub keys generate`), as opposed to a CI step that holds only the public key."""
+    return not has_signing_key(project) and not _trusted_paths(project)
 
 
 def has_signing_key(project: Project) -> bool:

@@ -10,7 +10,7 @@ from pydantic import ValidationError
 
 from evalhub.app import compose
 from evalhub.app.keys import has_signing_key
-from evalhub.app.project import Project
+from evalhub.app.project import Project, require_project
 from evalhub.app.specs import resolved_evaluations
 from evalhub.app.state import open_state_store
 from evalhub.core.errors import ConfigError, EvalhubError, PublishError
@@ -57,10 +57,17 @@ def make_project_plan(
     store: StateStore | None = None,
     publishing: bool | None = None,
     publisher: Publisher | None = None,
+    evaluations: list[ResolvedEvaluation] | None = None,
 ) -> ProjectPlan:
     """`publishing`: whether unpublished results are pending (default: a signing key exists);
-    then results missing from `publisher` (default: the project's target) are pending too."""
-    evaluations = select(resolved_evaluations(project, project.spec_source()), names)
+    then results missing from `publisher` (default: the project's target) are pending too.
+    `evaluations`: resolved already (a job submitted to `evalhub serve`), instead of the
+    specs' — planned alone, so nothing else shows as orphaned."""
+    require_project(project)
+    if evaluations is not None:
+        names = [e.name for e in evaluations]
+    else:
+        evaluations = select(resolved_evaluations(project, project.spec_source()), names)
     store = store or open_state_store(project)
     fingerprints = Fingerprints()
     state = store.read({fingerprints.unit(u) for e in evaluations for u in e.units})

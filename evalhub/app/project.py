@@ -36,6 +36,21 @@ class Project:
         return frozenset(k.name for k in self.config.signing.trusted_keys)
 
 
+def require_project(project: Project) -> None:
+    """Refuse to work where there is no project at all (no evalhub.yaml here or above, no spec
+    directory): say how to start one rather than that `evals` is missing."""
+    if project.config_file is not None:
+        return
+    if any((project.root / p).exists() for p in project.config.specs):
+        return  # specs in the default place: the embedded defaults apply
+    raise ConfigError(
+        f"no evalhub project in {project.root}: no {PROJECT_FILE} here or in a parent "
+        f"directory, and no {', '.join(project.config.specs)}/",
+        "run `evalhub init` to start one here (it writes evalhub.yaml and example specs), "
+        "or run evalhub from inside a project",
+    )
+
+
 def find_root(start: Path) -> Path | None:
     for directory in (start, *start.parents):
         candidate = directory / PROJECT_FILE

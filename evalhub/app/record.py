@@ -29,6 +29,7 @@ from evalhub.core.errors import EvalhubError
 from evalhub.core.fingerprint import unit_fingerprint
 from evalhub.core.job import JobResults, JobSpec, JobStatusUpdate
 from evalhub.core.records import RunOutcome
+from evalhub.core.render_apply import UnitRow
 from evalhub.core.runs import (
     RecordedResults,
     RunFacts,
@@ -47,14 +48,7 @@ from evalhub.ports import ExecutionEvents, StateStore
 ARTIFACT_LIMIT = 50 << 20  # an adapter's single output file beyond this is not uploaded
 
 
-@dataclass(frozen=True)
-class UnitReport:
-    evaluation: str
-    key: str
-    fingerprint: str
-    status: str
-    error: str | None
-    score: float | None
+UnitReport = UnitRow  # a unit this apply ran, as its report lists it
 
 
 @dataclass(frozen=True)
@@ -119,7 +113,12 @@ class Recorder:
         outputs = read_outputs(job, result)
         self.store.finish_run(
             self._unit_runs[job.fingerprint],
-            unit_outcome(job, result, unit_artifacts(job, result, self.facts, outputs)),
+            unit_outcome(
+                job,
+                result,
+                unit_artifacts(job, result, self.facts, outputs),
+                self.facts.locks.get(job.environment or "", ()),
+            ),
         )
         with self._lock:
             self.units.append(

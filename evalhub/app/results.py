@@ -41,9 +41,17 @@ class Concluded:
 
 
 def conclude(
-    project: Project, scored: Scored, facts: RunFacts, tracking_uri: str, publish: Publish | None
+    project: Project,
+    scored: Scored,
+    facts: RunFacts,
+    tracking_uri: str,
+    publish: Publish | None,
+    ledger: bool = True,
 ) -> Concluded:
-    """Publish the scored result (with `publish`, None: not signing) and write its ledger."""
+    """Publish the scored result (with `publish`, None: not signing) and write its ledger
+    (unless `ledger` is False: an evaluation no spec defines — a job submitted to `evalhub
+    serve` — is recorded, signed and published, but the git ledger holds the specs' results)."""
+    write = write_entry if ledger else (lambda project, entry: None)
     evaluation = scored.scheduled.evaluation
     result = EvaluationResult.build(
         evaluation,
@@ -59,7 +67,7 @@ def conclude(
     files = [spec_file(project, evaluation.source)]
     entry = ledger_entry(result, spec_files=files)
     if publish is None:
-        return Concluded(write_entry(project, entry), entry)
+        return Concluded(write(project, entry), entry)
     try:
         published = publish(result)
     except PublishError as exc:
@@ -77,7 +85,7 @@ def conclude(
         attestation_digest=published.attestation_digest,
         key_id=published.key_id,
     )
-    return Concluded(write_entry(project, entry), entry, published.pinned, tags=tags)
+    return Concluded(write(project, entry), entry, published.pinned, tags=tags)
 
 
 def spec_file(project: Project, source: str) -> str:

@@ -11,9 +11,22 @@ from pathlib import Path
 from evalhub.app import compose
 from evalhub.app.keys import trusted_keys
 from evalhub.app.project import Project
-from evalhub.core.publication import VERIFICATION_VERSION, Check, Verification
+from evalhub.core.errors import ConfigError
+from evalhub.core.publication import (
+    VERIFICATION_VERSION,
+    Check,
+    ImageVerification,
+    Verification,
+)
 
-__all__ = ["VERIFICATION_VERSION", "Check", "Verification", "verify_result"]
+__all__ = [
+    "VERIFICATION_VERSION",
+    "Check",
+    "ImageVerification",
+    "Verification",
+    "verify_model_image",
+    "verify_result",
+]
 
 
 def verify_result(
@@ -26,5 +39,24 @@ def verify_result(
     digest in registry.target) against `key_files`, or the trusted keys of evalhub.yaml. A bad
     reference or key file raises ConfigError; everything about the artifact itself is
     reported in the Verification."""
+    keys = trusted_keys(project, key_files)
+    if not keys.refs():  # nothing could be verified: a setting is missing, not a bad result
+        raise ConfigError(
+            "no trusted public keys to verify with",
+            "list them under signing.trusted_keys in evalhub.yaml (`evalhub keys generate` "
+            "writes evalhub.pub), or pass --key PUBLIC_KEY_FILE",
+        )
     result = compose.published_result(project, reference, insecure)
-    return result.verify(trusted_keys(project, key_files))
+    return result.verify(keys)
+
+
+def verify_model_image(
+    project: Project,
+    image: str,
+    key_files: list[Path] | None = None,
+    insecure: bool | None = None,
+) -> ImageVerification:
+    """Every evalhub result attached to the model image `image` (REPOSITORY@sha256:…), each
+    verified against `key_files` or the trusted keys of evalhub.yaml. Needs no ledger and no
+    git history: only the registry and the keys."""
+    return compose.model_image(project, image, insecure).verify(trusted_keys(project, key_files))

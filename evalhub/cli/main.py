@@ -29,6 +29,12 @@ COMMANDS = {
     "audit": "evalhub.cli.commands.audit_cmd:audit",
     "history": "evalhub.cli.commands.history_cmd:history",
     "show": "evalhub.cli.commands.show_cmd:show",
+    "report": "evalhub.cli.commands.report_cmd:report",
+    "evidence": "evalhub.cli.commands.evidence_cmd:evidence",
+    "serve": "evalhub.cli.commands.serve_cmd:serve",
+    "mcp": "evalhub.cli.commands.mcp_cmd:mcp",
+    "jobs": "evalhub.cli.commands.jobs_cmd:jobs",
+    "ui": "evalhub.cli.commands.ui_cmd:ui",
 }
 
 

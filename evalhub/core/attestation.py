@@ -49,11 +49,18 @@ def predicate(record: ResultRecord) -> dict[str, Any]:
     }
 
 
-def statement(record: ResultRecord, manifest_digest: str) -> dict[str, Any]:
-    """The statement about the result manifest `manifest_digest` ("sha256:<hex>")."""
+def statement(
+    record: ResultRecord, manifest_digest: str, image: tuple[str, str] | None = None
+) -> dict[str, Any]:
+    """The statement about the result manifest `manifest_digest` ("sha256:<hex>") and, for a
+    Model with an image, about that image too (`image`: its repository and digest), so the
+    statement itself names the model bytes it judged."""
+    subjects = [{"name": record.tag, "digest": {"sha256": _hex(manifest_digest)}}]
+    if image is not None:
+        subjects.append({"name": image[0], "digest": {"sha256": _hex(image[1])}})
     return {
         "_type": STATEMENT_TYPE,
-        "subject": [{"name": record.tag, "digest": {"sha256": _hex(manifest_digest)}}],
+        "subject": subjects,
         "predicateType": PREDICATE_TYPE,
         "predicate": predicate(record),
     }
@@ -63,9 +70,12 @@ def statement_bytes(value: dict[str, Any]) -> bytes:
     return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
 
 
-def check_statement(payload: bytes, manifest_digest: str, record: ResultRecord) -> list[str]:
+def check_statement(
+    payload: bytes, manifest_digest: str, record: ResultRecord, image: str | None = None
+) -> list[str]:
     """Why the signed `payload` does not attest the result `record` stored in the manifest
-    `manifest_digest`; empty when it does."""
+    `manifest_digest` (and, given `image`, a model image digest, that the statement names that
+    image too); empty when it does."""
     try:
         value = json.loads(payload)
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
@@ -88,6 +98,12 @@ def check_statement(payload: bytes, manifest_digest: str, record: ResultRecord) 
         return [
             f"the attestation is about {named}, not about this result {manifest_digest} "
             "(an attestation of another result)"
+        ]
+    if image is not None and _hex(image) not in digests:
+        named = ", ".join(f"sha256:{d}" for d in digests if isinstance(d, str))
+        return [
+            f"the attestation names {named}, not the model image {image} "
+            "(an attestation of another model's image)"
         ]
     attested = value.get("predicate")
     if not isinstance(attested, dict):

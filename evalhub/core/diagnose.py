@@ -61,8 +61,13 @@ _RULE_HINTS = (
     ("give exactly one of `endpoint` or `local`", "a served model has `endpoint:`; a model the "
      "framework loads itself has `local:` — keep the one that applies"),
     ("give exactly one of", "keep one of the two fields and remove the other"),
+    ("give `revision`", "add `revision: v1` (any label of the model's version), or `image:` "
+     "with the model's OCI image pinned by digest (docs/model-images.md)"),
     ("scale.min", "make `min` lower than `max`"),
     ("an evaluation needs", "add `collection: name@version`, a `benchmarks:` list, or both"),
+    ("names its adapter's module", "add `config: {module: …}`: the module whose `main` runs "
+     "the adapter, importable from the repository or installed by the requirements"),
+    ("requirements pin the SDK", "add the SDK to `requirements`, pinned with `==`"),
     ("the ledger directory must be", "write a path relative to the repository, e.g. results"),
 )  # fmt: skip
 
@@ -264,6 +269,13 @@ class Diagnoser:
                 path,
                 "this looks like a secret value, not the name of an environment variable",
                 SECRET_HINT,
+            )
+        if field == "image" and isinstance(value, str) and "@sha256:" not in value:
+            return self.at(
+                path,
+                f"{describe(value)} is not pinned by a digest: a tag can be moved to other "
+                "bytes, so it cannot say which model was evaluated",
+                hint,
             )
         if field == "adapter" and isinstance(value, str):
             from evalhub.core.spec.provider import BUILTIN_ADAPTERS

@@ -12,6 +12,15 @@ from typing import Any
 
 GITOPS_REPORT_VERSION = 1  # the JSON reports of audit, gate and history
 
+# The detail of a result recorded without a signature (apply had no signing key): gate and
+# audit both say it, and the hints below recognise it.
+NOT_SIGNED = "the result was not signed and published"
+NO_KEY_HINT = (
+    "no signing key is set up, so apply records results without signing or publishing them: "
+    "run `evalhub keys generate`, then `evalhub apply` (it signs and publishes the recorded "
+    "results without re-running them)"
+)
+
 
 @dataclass(frozen=True)
 class Finding:

@@ -21,9 +21,13 @@ FINGERPRINT_VERSION = 1
 
 
 def model_identity(model: ResolvedModel) -> dict[str, Any]:
+    """What the model is. With an `image`, its digest (the bytes that ship) replaces the
+    free-text `revision`: a re-tagged or mirrored image is the same model, a rebuilt one is
+    not. Without one, `revision`; the `image` key is then absent, so identities of models
+    without images keep their golden values."""
     endpoint = model.endpoint
     local = model.local
-    return {
+    identity: dict[str, Any] = {
         "type": model.type,
         "endpoint": None
         if endpoint is None
@@ -33,7 +37,6 @@ def model_identity(model: ResolvedModel) -> dict[str, Any]:
             "served_name": endpoint.served_name,
         },
         "local": None if local is None else {"package": local.package, "path": local.path},
-        "revision": model.revision,
         # Sampling settings change answers; the timeout does not.
         "request": {
             "temperature": model.defaults.temperature,
@@ -41,6 +44,16 @@ def model_identity(model: ResolvedModel) -> dict[str, Any]:
             "top_p": model.defaults.top_p,
         },
     }
+    if model.image is None:
+        identity["revision"] = model.revision
+    else:
+        identity["image"] = image_digest(model.image)
+    return identity
+
+
+def image_digest(image: str) -> str:
+    """The `sha256:…` digest of a pinned image reference (HOST/REPO[:TAG]@sha256:HEX)."""
+    return image.rpartition("@")[2]
 
 
 def provider_identity(unit: ResolvedUnit) -> dict[str, Any]:

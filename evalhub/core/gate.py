@@ -82,6 +82,7 @@ class PolicyGate:
 @dataclass
 class GateReport:
     policies: list[PolicyGate]
+    hint: str | None = None  # what to do about the failures, when one thing explains them
 
     @property
     def ok(self) -> bool:

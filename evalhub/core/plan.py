@@ -9,7 +9,7 @@ For each evaluation one action:
   publish  the recorded result matches the specs but was never published and signed (the
            registry was down, say): publishing needs no model call
   noop     the recorded result matches the specs
-  orphan   recorded, but no longer in the specs
+  orphan   recorded, but no longer in the specs (not a job submitted to `evalhub serve`)
 A unit shared by several evaluations runs once: later evaluations list it as `shared`.
 """
 
@@ -33,6 +33,9 @@ from evalhub.core.resolved import ResolvedEvaluation, ResolvedUnit
 from evalhub.core.state import RecordedRun, State
 
 PLAN_FORMAT_VERSION = 1
+# Evaluations made from jobs submitted to `evalhub serve` are named so; no spec defines them,
+# and they are not orphans of the specs.
+JOB_PREFIX = "api-job-"
 MAX_REASONS = 8
 
 ActionKind = Literal["create", "run", "retry", "rescore", "publish", "noop", "orphan"]
@@ -130,7 +133,7 @@ def make_plan(
         )
     if orphans:
         for name, head in sorted(evaluation_heads.items()):
-            if name not in names:
+            if name not in names and not name.startswith(JOB_PREFIX):
                 actions.append(
                     EvaluationAction(
                         evaluation=name,

@@ -245,6 +245,23 @@ class Executors(Strict):
     kubernetes: KubernetesSettings = Field(default_factory=KubernetesSettings)
 
 
+class Serve(Strict):
+    """`evalhub serve`: who may call it. Runtime settings only."""
+
+    read_token_env: EnvVarName | None = Field(
+        default=None,
+        description="Env var holding the bearer token that may read (list, get, logs).",
+    )
+    write_token_env: EnvVarName | None = Field(
+        default=None,
+        description="Env var holding the bearer token that may also submit and cancel jobs. "
+        "Binding a non-loopback address requires it.",
+    )
+    max_request_bytes: int = Field(
+        default=1 << 20, ge=1024, le=64 << 20, description="Largest request body accepted."
+    )
+
+
 class ProjectConfig(Strict):
     """evalhub.yaml at the repository root. Runtime settings only: never part of identity."""
 
@@ -267,3 +284,4 @@ class ProjectConfig(Strict):
     signing: Signing = Field(default_factory=Signing)
     ledger: Ledger = Field(default_factory=Ledger)
     executors: Executors = Field(default_factory=Executors)
+    serve: Serve = Field(default_factory=Serve)

@@ -70,6 +70,9 @@ class Verification:
     reason: str | None = None  # why it is not verified
     attestation: str | None = None
     key: KeyRef | None = None
+    # The layers (config excluded) by title, each re-hashed against its descriptor: what a
+    # report shows of the spec and environment comes from these bytes, never from elsewhere.
+    layers: dict[str, bytes] = field(default_factory=dict)
 
     @property
     def verified(self) -> bool:
@@ -78,7 +81,7 @@ class Verification:
     def as_dict(self) -> dict[str, Any]:
         record = self.record
         return {
-            "version": VERIFICATION_VERSION,
+            "format_version": VERIFICATION_VERSION,
             "reference": self.reference,
             "verified": self.verified,
             "reason": self.reason,
@@ -91,4 +94,30 @@ class Verification:
             "attestation": self.attestation,
             "key": {"name": self.key.name, "id": self.key.key_id} if self.key else None,
             "checks": [{"name": c.name, "detail": c.detail} for c in self.passed],
+        }
+
+
+@dataclass
+class ImageVerification:
+    """The verdict of `evalhub verify --model-image` on a model image: every evalhub result
+    attached to it, each verified; `reason` says why the image itself failed (not found,
+    re-tagged, nothing attached)."""
+
+    image: str
+    digest: str
+    reason: str | None = None
+    results: list[Verification] = field(default_factory=list)
+
+    @property
+    def verified(self) -> bool:
+        return self.reason is None and bool(self.results) and all(r.verified for r in self.results)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "version": VERIFICATION_VERSION,
+            "image": self.image,
+            "digest": self.digest,
+            "verified": self.verified,
+            "reason": self.reason,
+            "results": [r.as_dict() for r in self.results],
         }

@@ -40,6 +40,7 @@ PROVIDER = "evalhub.provider"
 BENCHMARK = "evalhub.benchmark"
 FRAMEWORK_VERSION = "evalhub.framework_version"
 RESULT_DIGEST = "evalhub.result_digest"  # sha256 of the unit's result as recorded (`result_digest`)
+ENVIRONMENT_LOCK = "evalhub.environment.lock"  # sha256 of the managed environment's lock
 # evaluation runs
 ACTION = "evalhub.action"  # the plan's action that made the run
 VERDICT = "evalhub.verdict"
@@ -48,6 +49,15 @@ OCI_REFERENCE = "evalhub.oci.reference"  # <target>:<tag> of the published resul
 PUBLISHED_DIGEST = "evalhub.oci.digest"  # the result artifact's digest, once published
 ATTESTATION_DIGEST = "evalhub.attestation.digest"
 SIGNER = "evalhub.signer"  # the signing key's id
+
+UNIT_RUN_PREFIX = "evalhub.unit_run."  # evaluation: + entry key -> the unit run it scored
+# MLflow's own tags, so its UI answers "which code, who" without evalhub.
+MLFLOW_GIT_COMMIT = "mlflow.source.git.commit"
+MLFLOW_GIT_REPO = "mlflow.source.git.repoURL"
+MLFLOW_SOURCE_NAME = "mlflow.source.name"
+MLFLOW_SOURCE_TYPE = "mlflow.source.type"
+MLFLOW_USER = "mlflow.user"
+MLFLOW_NOTE = "mlflow.note.content"  # the run's description in the MLflow UI
 
 TAG_VALUE_LIMIT = 8000  # MLflow's limit on a tag value
 KEY_LIMIT = 250  # MLflow's limit on a metric, param or tag key
@@ -93,6 +103,8 @@ TAGS = {
     BENCHMARK: "unit: the benchmark id",
     FRAMEWORK_VERSION: "unit: the framework version that produced the result",
     RESULT_DIGEST: "unit: sha256 of canonical JSON {status, metrics} as recorded",
+    ENVIRONMENT_LOCK: "unit: sha256 of the managed environment's lock (name==version of each "
+    "installed distribution; the list is in environment.json)",
     ACTION: "evaluation: create | run | retry | rescore | publish",
     VERDICT: "evaluation: pass | fail",
     BASELINE: "evaluation: aggregate of the last passing result",
@@ -100,7 +112,26 @@ TAGS = {
     PUBLISHED_DIGEST: "evaluation: the published result artifact's digest",
     ATTESTATION_DIGEST: "evaluation: the digest of the result's signed attestation",
     SIGNER: "evaluation: the id of the key that signed the attestation",
+    UNIT_RUN_PREFIX + "<entry>": "evaluation: the unit run whose result it scored (new or reused)",
 }
+# MLflow's own tags evalhub sets as well (written only; evalhub never reads them).
+MLFLOW_TAGS = {
+    MLFLOW_GIT_COMMIT: "MLflow's: the spec repository's commit",
+    MLFLOW_GIT_REPO: "MLflow's: the spec repository's remote, when it has one",
+    MLFLOW_SOURCE_NAME: "MLflow's: the spec file that defines the evaluation",
+    MLFLOW_SOURCE_TYPE: "MLflow's: PROJECT",
+    MLFLOW_USER: "MLflow's: who ran evalhub apply",
+    MLFLOW_NOTE: "MLflow's description: evaluation runs list the unit runs they scored",
+}
+
+
+@dataclass(frozen=True)
+class DatasetRef:
+    """A dataset a unit read, as MLflow's `log_input` records it."""
+
+    name: str
+    digest: str  # short, as MLflow shows digests
+    source: str  # JSON: {"uri": repository-relative path, "sha256": full digest}
 
 
 @dataclass(frozen=True)
@@ -114,6 +145,7 @@ class NewRun:
     experiment: str
     parent_run_id: str | None = None
     tags: Mapping[str, str] = field(default_factory=dict)  # more tags (model, commit, user's)
+    inputs: tuple[DatasetRef, ...] = ()  # datasets the run reads (MLflow's run inputs)
 
     def all_tags(self) -> dict[str, str]:
         identity = canonical_json(dict(self.identity))

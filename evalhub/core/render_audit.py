@@ -6,7 +6,7 @@ import json
 from collections.abc import Sequence
 from typing import Any
 
-from evalhub.core.audit import AuditReport, AuditRow
+from evalhub.core.audit import AuditReport, AuditRow, since_hint
 from evalhub.core.findings import GITOPS_REPORT_VERSION
 from evalhub.core.render_table import MARK, MD_MARK, cells, md, table, when
 
@@ -70,7 +70,9 @@ def audit_text(report: AuditReport) -> str:
     accepted = _accepted_changes(report)
     if accepted:
         lines += ["", "Accepted changes to the trust settings:", *(f"  {a}" for a in accepted)]
-    return "\n".join([*lines, "", _audit_summary(report)]).lstrip("\n")
+    hint = since_hint(report)
+    lines += ["", _audit_summary(report)] + ([f"  hint: {hint}"] if hint else [])
+    return "\n".join(lines).lstrip("\n")
 
 
 def audit_markdown(report: AuditReport) -> str:
@@ -87,15 +89,19 @@ def audit_markdown(report: AuditReport) -> str:
     accepted = _accepted_changes(report)
     if accepted:
         lines += ["", "Accepted changes to the trust settings:", *(f"- {md(a)}" for a in accepted)]
+    hint = since_hint(report)
+    if hint:
+        lines += ["", f"> {md(hint)}"]
     return "\n".join(lines) + "\n"
 
 
 def audit_json(report: AuditReport) -> str:
     return json.dumps(
         {
-            "version": GITOPS_REPORT_VERSION,
+            "format_version": GITOPS_REPORT_VERSION,
             "ok": report.ok,
             "since": report.since,
+            "hint": since_hint(report),
             "head": report.head,
             "revisions": [
                 {

@@ -38,6 +38,8 @@ def gate_text(report: GateReport) -> str:
         f"Gate {'passed' if report.ok else 'FAILED'}: {passed} of {len(report.policies)} "
         f"polic{'y' if len(report.policies) == 1 else 'ies'} satisfied."
     )
+    if report.hint:
+        lines.append(f"  hint: {report.hint}")
     return "\n".join(lines)
 
 
@@ -61,14 +63,17 @@ def gate_markdown(report: GateReport) -> str:
             if f.ok is False
         ]
         lines += ["", *reasons, ""] if reasons else [""]
+    if report.hint:
+        lines += [f"> {md(report.hint)}", ""]
     return "\n".join(lines)
 
 
 def gate_json(report: GateReport) -> str:
     return json.dumps(
         {
-            "version": GITOPS_REPORT_VERSION,
+            "format_version": GITOPS_REPORT_VERSION,
             "ok": report.ok,
+            "hint": report.hint,
             "policies": [
                 {
                     "policy": p.policy,

@@ -71,7 +71,7 @@ def history_markdown(evaluation: str, items: Sequence[HistoryItem]) -> str:
 def history_json(evaluation: str, items: Sequence[HistoryItem]) -> str:
     return json.dumps(
         {
-            "version": GITOPS_REPORT_VERSION,
+            "format_version": GITOPS_REPORT_VERSION,
             "evaluation": evaluation,
             "results": [
                 {

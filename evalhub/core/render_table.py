@@ -44,5 +44,9 @@ def score(value: float | None) -> str:
 
 
 def revision_of(entry: LedgerEntry) -> str:
-    """The model revision the entry was recorded for."""
+    """The model revision the entry was recorded for: its image digest (short) for a Model
+    with an image, else its `revision`."""
+    image = entry.model_identity.get("image")
+    if isinstance(image, str):
+        return image[:19]  # sha256: and 12 hex
     return str(entry.model_identity.get("revision", "?"))

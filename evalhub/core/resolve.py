@@ -9,6 +9,7 @@ from pydantic import JsonValue
 from evalhub.core.datasets import normalise
 from evalhub.core.resolved import ResolvedEvaluation, ResolvedModel, ResolvedProvider, ResolvedUnit
 from evalhub.core.spec import BenchmarkRef, Model
+from evalhub.core.spec.provider import SDK_ADAPTER, ProviderSpec
 from evalhub.core.specset import Located, SpecSet
 
 # The digests of a bring-your-own adapter's code travel in the same mapping as the files specs
@@ -19,6 +20,18 @@ ADAPTER_CODE = "/adapter-code/"
 def adapter_code_key(adapter: str, path: str) -> str:
     """The digests key of a file of `adapter`'s code (`path` relative to the repository)."""
     return f"{ADAPTER_CODE}{adapter} {path}"
+
+
+def code_name(provider: ProviderSpec) -> str | None:
+    """The name a provider's adapter code is hashed under: a bring-your-own class
+    (`package.module:Class`) by its name; an EvalHub SDK adapter by its module, run as a
+    program (`package.module:__main__`); None for the adapters built into evalhub."""
+    if ":" in provider.adapter:
+        return provider.adapter
+    module = provider.config.get("module")
+    if provider.adapter == SDK_ADAPTER and isinstance(module, str):
+        return f"{module}:__main__"
+    return None
 
 
 def adapter_code(digests: Mapping[str, str], adapter: str) -> dict[str, str]:
@@ -39,6 +52,7 @@ def resolve_model(located: Located[Model]) -> ResolvedModel:
         endpoint=spec.endpoint,
         local=local,
         revision=spec.revision,
+        image=spec.image,
         defaults=spec.defaults,
         tokenizer=spec.tokenizer,
     )
@@ -125,7 +139,7 @@ def _unit(
             image=provider.image,
             resources=provider.resources,
             config=dict(provider.config),
-            code=adapter_code(digests, provider.adapter),
+            code=adapter_code(digests, name) if (name := code_name(provider)) else {},
         ),
         benchmark=entry.benchmark,
         params=params,

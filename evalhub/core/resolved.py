@@ -21,7 +21,8 @@ class ResolvedModel(Strict):
     type: Literal["generative", "embedding"]
     endpoint: Endpoint | None
     local: LocalModel | None
-    revision: str
+    revision: str | None
+    image: str | None = None  # HOST[:PORT]/REPOSITORY[:TAG]@sha256:HEX
     defaults: RequestDefaults
     tokenizer: Tokenizer | None = None
 

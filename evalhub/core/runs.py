@@ -8,12 +8,13 @@ The recorder (app/record.py) only decides when to write these; what is written i
 from __future__ import annotations
 
 import json
+import posixpath
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 from evalhub.core import records
-from evalhub.core.canonical import canonical_json
+from evalhub.core.canonical import canonical_json, sha256_hex
 from evalhub.core.fingerprint import (
     FINGERPRINT_VERSION,
     evaluation_identity,
@@ -39,6 +40,8 @@ class RunFacts:
     machine: Mapping[str, Any] = field(default_factory=dict)  # python, OS, CPU, GPUs
     endpoints: Mapping[str, Any] = field(default_factory=dict)  # endpoint url -> its /models
     packages: Mapping[str, Sequence[str]] = field(default_factory=dict)  # environment -> freeze
+    locks: Mapping[str, Sequence[str]] = field(default_factory=dict)  # environment -> its lock
+    user: str | None = None  # who runs the apply (MLflow's mlflow.user)
 
 
 @dataclass(frozen=True)
@@ -87,7 +90,33 @@ def provenance(evaluation: ResolvedEvaluation, facts: RunFacts) -> dict[str, str
         tags[records.COLLECTION] = evaluation.collection
     if facts.commit:
         tags[records.GIT_COMMIT] = facts.commit
+        tags[records.MLFLOW_GIT_COMMIT] = facts.commit
+    if facts.source:
+        tags[records.MLFLOW_GIT_REPO] = facts.source
+    tags[records.MLFLOW_SOURCE_NAME] = evaluation.source
+    tags[records.MLFLOW_SOURCE_TYPE] = "PROJECT"
+    if facts.user:
+        tags[records.MLFLOW_USER] = facts.user
     return tags
+
+
+def dataset_inputs(job: JobSpec) -> tuple[records.DatasetRef, ...]:
+    """The unit's dataset (and any other data file it names) as MLflow run inputs."""
+    unit = job.spec
+    # `files` are relative to the spec root; MLflow shows them relative to the repository.
+    spec_root = posixpath.relpath(job.spec_root, job.project_root)
+    if spec_root.startswith(".."):
+        spec_root = "."
+    refs = []
+    for path, digest in sorted(unit.files.items()):
+        if path != unit.dataset and not path.endswith((".jsonl", ".json", ".csv", ".parquet")):
+            continue  # code and task definitions are not datasets
+        name = unit.benchmark if path == unit.dataset else posixpath.basename(path)
+        hex_digest = digest.removeprefix("sha256:")
+        uri = posixpath.normpath(posixpath.join(spec_root, path))
+        source = json.dumps({"uri": uri, "sha256": hex_digest}, sort_keys=True)
+        refs.append(records.DatasetRef(name, hex_digest[:16], source))
+    return tuple(refs)
 
 
 def evaluation_run(scheduled: Scheduled, facts: RunFacts) -> NewRun:
@@ -123,6 +152,7 @@ def unit_run(
             records.PROVIDER: unit.provider.name,
             records.BENCHMARK: unit.benchmark,
         },
+        inputs=dataset_inputs(job),
     )
 
 
@@ -139,9 +169,18 @@ def unit_metrics(result: JobResults) -> dict[str, float]:
     return metrics
 
 
-def unit_outcome(job: JobSpec, result: JobResults, artifacts: Mapping[str, bytes]) -> RunOutcome:
-    """A finished unit's outcome, with the digest of its result as recorded."""
+def unit_outcome(
+    job: JobSpec,
+    result: JobResults,
+    artifacts: Mapping[str, bytes],
+    environment_lock: Sequence[str] = (),
+) -> RunOutcome:
+    """A finished unit's outcome, with the digest of its result as recorded and of the lock of
+    the environment it ran in (if any)."""
     metrics = unit_metrics(result)
+    extra = (
+        {records.ENVIRONMENT_LOCK: sha256_hex(sorted(environment_lock))} if environment_lock else {}
+    )
     return RunOutcome(
         status=result.status,
         metrics=metrics,
@@ -151,6 +190,7 @@ def unit_outcome(job: JobSpec, result: JobResults, artifacts: Mapping[str, bytes
         tags={
             records.FRAMEWORK_VERSION: result.framework_version or "",
             records.RESULT_DIGEST: records.result_digest(result.status, metrics),
+            **extra,
         },
     )
 
@@ -165,6 +205,7 @@ def unit_artifacts(
         "framework": result.framework,
         "framework_version": result.framework_version,
         "environment_packages": list(facts.packages.get(job.environment or "", ())),
+        "environment_lock": list(facts.locks.get(job.environment or "", ())),
     }
     artifacts = {
         "unit.json": job.model_dump_json(indent=2).encode(),
@@ -234,6 +275,11 @@ def evaluation_outcome(
         "units": found.runs,
     }
     final: dict[str, str] = {records.VERDICT: score.verdict}
+    # The unit runs scored, new or reused (a rescore's or a publish's units were recorded by
+    # an earlier apply, so they are not its children): as tags, and in the run's description.
+    used = {key: run for key, run in sorted(found.runs.items()) if run}
+    final.update({records.UNIT_RUN_PREFIX + key: run for key, run in used.items()})
+    final[records.MLFLOW_NOTE] = unit_runs_note(scheduled.action.action, used, found.missing)
     if passed is not None:
         final[records.BASELINE] = repr(passed)
     final.update(tags)
@@ -248,6 +294,14 @@ def evaluation_outcome(
         error=problem,
         tags=final,
     )
+
+
+def unit_runs_note(action: str, used: Mapping[str, str], missing: Sequence[str]) -> str:
+    """Markdown for the MLflow UI: which unit runs this evaluation run scored."""
+    lines = [f"**evalhub {action}**: scored from these unit runs (search `run_id`):", ""]
+    lines += [f"- `{key}`: run `{run}`" for key, run in used.items()]
+    lines += [f"- `{key}`: no result" for key in missing]
+    return "\n".join(lines)
 
 
 def publication_tags(

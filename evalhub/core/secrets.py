@@ -34,12 +34,14 @@ MIN_SECRET_LENGTH = 6
 
 def protected_variables(config: ProjectConfig) -> frozenset[str]:
     """Variables only the apply process may read: the signing key, the registry credentials
-    the project names, and the well-known ones above."""
+    and the control plane's tokens the project names, and the well-known ones above."""
     named = (
         config.signing.key_env,
         config.registry.username_env,
         config.registry.password_env,
         config.registry.token_env,
+        config.serve.read_token_env,
+        config.serve.write_token_env,
     )
     return WELL_KNOWN | {name for name in named if name}
 

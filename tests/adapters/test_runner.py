@@ -90,7 +90,9 @@ WORKER = """
 import os, signal, subprocess, sys, time
 worker = subprocess.Popen([sys.executable, "-c",
     "import signal, time; signal.signal(signal.SIGTERM, signal.SIG_IGN); time.sleep(60)"])
-open(sys.argv[1], "w").write(str(worker.pid))
+with open(sys.argv[1] + ".tmp", "w") as out:  # whole or absent: the test polls for it
+    out.write(str(worker.pid))
+os.replace(sys.argv[1] + ".tmp", sys.argv[1])
 print("started", flush=True)
 if sys.argv[2] == "hang":
     time.sleep(60)

@@ -103,7 +103,11 @@ def test_each_unit_is_recorded_once_with_the_tags_of_the_contract(root: Path) ->
     assert evaluation.metrics["aggregate"] == pytest.approx((2 * 1.0 + 0.5) / 3)
     assert float(evaluation.tags[records.BASELINE]) == evaluation.metrics["aggregate"]
     written = {t for r in store.runs.values() for t in r.tags if t.startswith("evalhub.")}
-    assert written <= set(records.TAGS)  # every tag evalhub writes is in the contract
+    # the unit runs an evaluation scored: a family of tags, one per entry
+    links = {t for t in written if t.startswith(records.UNIT_RUN_PREFIX)}
+    assert links == {records.UNIT_RUN_PREFIX + "returns-qa", records.UNIT_RUN_PREFIX + "refusals"}
+    assert {evaluation.tags[t] for t in links} == {u.run_id for u in units.values()}
+    assert written - links <= set(records.TAGS)  # every tag evalhub writes is in the contract
     assert [(u.key, u.status) for u in sorted(report.units, key=lambda u: u.key)] == [
         ("refusals", "succeeded"),
         ("returns-qa", "succeeded"),

@@ -170,6 +170,12 @@ def test_apply_commit_then_audit_history_show_and_gate(tmp_path: Path, endpoint:
     assert shown.code == 0
     assert "quality: PASS" in shown.stdout and "returns-qa" in shown.stdout
     assert head(root)[:12] in shown.stdout  # the ledger commit holding this entry
+    shown_md = cli(root, "show", "quality", "--format", "markdown")
+    assert shown_md.code == 0 and shown_md.stdout.startswith("### `quality`: PASS, aggregate ")
+    entry = json.loads((root / "results" / "quality.json").read_text())
+    rows = [line for line in shown_md.stdout.splitlines() if line.startswith("| `")]
+    assert sorted(r.split("`")[1] for r in rows) == sorted(b["key"] for b in entry["benchmarks"])
+    assert entry["publication"]["result"] in shown_md.stdout and head(root)[:12] in shown_md.stdout
 
     code, checks = gate_checks(root)
     assert code == 0, checks

@@ -91,7 +91,7 @@ import os, sqlite3, sys, time
 db = sqlite3.connect(sys.argv[1], isolation_level=None)
 db.execute("PRAGMA cache_size = 1")  # spill modified pages into the file before commit
 db.execute("BEGIN IMMEDIATE")
-for _ in range(50):
+for _ in range(400):  # enough changed pages to spill whatever the tags hold
     db.execute("UPDATE tags SET value = value || 'x'")
 print("dirty", flush=True)
 time.sleep(60)

@@ -28,6 +28,7 @@ from evalhub.app.project import Project
 from evalhub.app.publish import Published, publish_result
 from evalhub.app.verify import Verification, verify_result
 from evalhub.core import attestation
+from evalhub.core.errors import ConfigError
 from evalhub.core.result import EvaluationResult
 from tests.conftest import run_cli
 from tests.registry import (
@@ -276,7 +277,7 @@ def test_a_missing_attestation(target: Target) -> None:
     assert [c.name for c in verification.passed] == ["manifest", "layers", "result", "tag"]
 
     cli = run_cli("verify", done.reference, cwd=target.project.root)
-    assert cli.code == 1
+    assert cli.code == 2  # verification failed (1 is for errors), as gate and audit say it
     assert cli.stdout.startswith("✗ not verified")
     assert "✗ no attestation is attached" in cli.stdout
     as_json = json.loads(
@@ -292,11 +293,14 @@ def test_a_wrong_digest_in_the_reference(target: Target) -> None:
     assert reason == f"{target.project.config.registry.target} has no {missing}"
 
 
-def test_no_trusted_keys(target: Target) -> None:
+def test_no_trusted_keys_is_an_error_not_a_failed_verification(target: Target) -> None:
+    """Nothing was verified: exit 1 with how to fix it (a failed verification is exit 2)."""
     done = publish(target, sample_result())
     (target.project.root / "evalhub.pub").unlink()
-    reason = verify(target, done.reference).reason or ""
-    assert reason.startswith("no trusted public keys")
+    with pytest.raises(ConfigError, match="no trusted public keys"):
+        verify_result(target.project, done.reference)
+    cli = run_cli("verify", done.reference, cwd=target.project.root)
+    assert cli.code == 1 and "evalhub keys generate" in cli.stderr
 
 
 def test_a_spec_layer_that_is_not_the_results_spec(target: Target) -> None:

@@ -25,7 +25,9 @@ def test_examples_cover_every_kind_and_adapter() -> None:
     project = load_project(REPO)
     evaluations = resolved_evaluations(project, project.spec_source())
     adapters = {u.provider.adapter for e in evaluations for u in e.units}
-    assert adapters == {"builtin", "lm-eval", "garak", "guidellm", "lighteval", "mteb", "ragas"}
+    assert adapters == {
+        "builtin", "lm-eval", "garak", "guidellm", "lighteval", "mteb", "ragas", "evalhub-sdk"
+    }  # fmt: skip
     quality = next(e for e in evaluations if e.name == "support-assistant-quality")
     assert quality.collection == "support-quality@2"
     # Every dataset a unit names was found and hashed.
@@ -53,7 +55,10 @@ def test_bumping_a_provider_pin_replans_its_units_and_nothing_else(tmp_path: Pat
         return {e.name: evaluation_fingerprint(e) for e in evaluations}, units
 
     before_evaluations, before_units = fingerprints()
-    providers = sorted({p for p, _ in before_units.values()} - {"builtin"})
+    # the SDK adapters pin no framework version: their code is their identity (tests/app/
+    # test_sdk_adapter_identity.py)
+    sdk = {"sdk-returns-qa", "sdk-fixed"}
+    providers = sorted({p for p, _ in before_units.values()} - {"builtin", *sdk})
     assert len(providers) == 6
     for provider in providers:
         path = tmp_path / "evals" / "providers" / f"{provider}.yaml"

@@ -165,7 +165,11 @@ def test_a_unit_run_and_outcome_carry_the_contract_tags_and_the_digest(tmp_path:
     )
     assert outcome.tags[records.FRAMEWORK_VERSION] == "1.2"
     assert outcome.params["benchmark"] == "faq" and "key" not in outcome.params
-    assert set(tags) | set(outcome.tags) <= set(records.TAGS) | set(item.evaluation.experiment.tags)
+    assert set(tags) | set(outcome.tags) <= (
+        set(records.TAGS) | set(records.MLFLOW_TAGS) | set(item.evaluation.experiment.tags)
+    )
+    assert tags[records.MLFLOW_GIT_COMMIT] == "c0ffee"
+    assert tags[records.MLFLOW_SOURCE_NAME] == item.evaluation.source
 
 
 def test_a_failed_unit_outcome_has_its_error_and_a_digest_of_its_status(tmp_path: Path) -> None:

@@ -48,7 +48,7 @@ def test_action_metadata() -> None:
         "args": "",
         "python-version": "3.11",
         "working-directory": ".",
-        "extras": "mlflow",
+        "extras": "",
         "summary": "true",
     }
     assert set(action["outputs"]) == {"exit-code", "markdown"}
@@ -121,7 +121,10 @@ def test_action_args_are_never_evaluated(runner: ActionRunner, tmp_path: Path) -
 @pytest.mark.parametrize(
     ("inputs", "message"),
     [
-        ({"command": "rm -rf /"}, "command must be validate, plan, apply, gate or audit"),
+        (
+            {"command": "rm -rf /"},
+            "command must be validate, plan, apply, gate, audit, verify, show, history or report",
+        ),
         ({"command": "validate", "args": "'unbalanced"}, "args could not be split"),
     ],
 )

@@ -65,7 +65,7 @@ def test_main_workflow_steps() -> None:
     order = [
         next(i for i, run in enumerate(runs) if words in run)
         for words in (
-            'pip install -e ".[mlflow]"',
+            'python -m pip install "$EVALHUB_REQUIREMENT"',
             "git config user.name",
             "evalhub validate",
             "evalhub apply",
@@ -82,6 +82,15 @@ def test_main_workflow_steps() -> None:
     assert "2) " in gate["run"] and "exit 2" in gate["run"]
     assert "continue-on-error" not in gate  # here the gate decides
     assert "evalhub audit" in step_named(workflow, "Audit")["run"]
+    # The report of every run: the HTML page as an artifact, the markdown in the job summary.
+    report = step_named(workflow, "Report")
+    assert 'evalhub report --out "$RUNNER_TEMP/evalhub-report"' in report["run"]
+    assert 'report.md" >> "$GITHUB_STEP_SUMMARY"' in report["run"]
+    assert "!cancelled()" in report["if"]  # also when the gate failed: that is when it matters
+    upload = step_named(workflow, "Upload the report")
+    assert upload["uses"].startswith("actions/upload-artifact@")
+    assert upload["with"]["path"] == "${{ runner.temp }}/evalhub-report"
+    assert upload["with"]["name"] == "evalhub-report"
 
 
 # -- its steps, run --------------------------------------------------------------------------------
@@ -198,6 +207,7 @@ def test_the_embedded_store_is_cached_under_one_name() -> None:
         for path in (PR_WORKFLOW, MAIN_WORKFLOW)
         for step in steps_of(load(path))
         if step.get("uses", "").startswith("actions/cache/")
+        and ".evalhub/mlflow.db" in step["with"]["path"]
     ]
     assert [(name, step["uses"].split("@")[0]) for name, step in caches] == [
         ("evalhub-pr.yml", "actions/cache/restore"),
@@ -249,6 +259,10 @@ def test_signing_key_never_reaches_a_unit_process_in_the_main_workflow() -> None
             "MLFLOW_TRACKING_USERNAME", "MLFLOW_TRACKING_PASSWORD", "MLFLOW_TRACKING_TOKEN",
         },
         "Audit": {
+            "EVALHUB_REGISTRY_USERNAME", "EVALHUB_REGISTRY_PASSWORD",
+            "MLFLOW_TRACKING_USERNAME", "MLFLOW_TRACKING_PASSWORD", "MLFLOW_TRACKING_TOKEN",
+        },
+        "Report": {
             "EVALHUB_REGISTRY_USERNAME", "EVALHUB_REGISTRY_PASSWORD",
             "MLFLOW_TRACKING_USERNAME", "MLFLOW_TRACKING_PASSWORD", "MLFLOW_TRACKING_TOKEN",
         },

@@ -43,7 +43,8 @@ def test_pr_workflow_validates_then_plans_then_gates() -> None:
     setup = steps[1]
     assert setup["uses"].startswith("actions/setup-python@")
     assert setup["with"]["python-version"] == "3.11"
-    assert step_named(workflow, "Install evalhub")["run"] == 'python -m pip install -e ".[mlflow]"'
+    install = step_named(workflow, "Install evalhub")
+    assert install["env"] == {"EVALHUB_REQUIREMENT": "${{ vars.EVALHUB_REQUIREMENT }}"}
     runs = [step.get("run", "") for step in steps]
     order = [
         next(i for i, run in enumerate(runs) if words in run)
@@ -203,6 +204,13 @@ def test_pr_comment_is_created_once_then_edited_in_place(comment: CommentScript)
     ]
     second = comment.run(comments=earlier, PLAN_EXIT="0", STATE_SOURCE="server")
     assert [call[:2] for call in second["calls"]] == [["list", "listComments"], ["update", 2]]
+
+
+def test_pr_comment_links_the_report_of_main(comment: CommentScript) -> None:
+    result = comment.run(STATE_SOURCE="server")
+    body = result["calls"][-1][2]
+    link = "https://github.com/acme/specs/actions/workflows/evalhub-main.yml?query=branch%3Amain"
+    assert f"[report of main]({link})" in body
 
 
 def test_pr_comment_is_not_posted_when_nothing_changes(comment: CommentScript) -> None:

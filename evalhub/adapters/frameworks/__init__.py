@@ -20,6 +20,7 @@ ADAPTERS: dict[str, str] = {
     "garak": "evalhub.adapters.frameworks.garak:GarakAdapter",
     "mteb": "evalhub.adapters.frameworks.mteb:MtebAdapter",
     "ragas": "evalhub.adapters.frameworks.ragas:RagasAdapter",
+    "evalhub-sdk": "evalhub.adapters.frameworks.evalhub_sdk:EvalhubSdkAdapter",
 }
 
 

@@ -46,13 +46,17 @@ def model_keys(job: JobSpec) -> dict[str, str]:
     return found
 
 
-def driver_environment(job: JobSpec, own: Mapping[str, str] | None = None) -> dict[str, str]:
+def driver_environment(
+    job: JobSpec, own: Mapping[str, str] | None = None, *, keys: bool = True
+) -> dict[str, str]:
     """The whole environment of a driver process, built from an allow-list, never a copy of
-    evalhub's: the basics above, offline, the unit's model keys, and the framework's `own`
-    settings (its key variable, cache directories)."""
+    evalhub's: the basics above, offline, the unit's model keys (unless `keys` is false: the
+    driver gets its key some other way), and the framework's `own` settings (its key
+    variable, cache directories)."""
     env = {name: os.environ[name] for name in INHERITED if name in os.environ}
     env.update(OFFLINE)
-    env.update(model_keys(job))
+    if keys:
+        env.update(model_keys(job))
     env.update(own or {})
     return env
 

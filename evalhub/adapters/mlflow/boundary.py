@@ -217,8 +217,27 @@ def translated(uri: str, doing: str) -> Iterator[None]:
         if SCHEMA_MISMATCH in str(exc):
             hint = schema_hint(uri)
         if isinstance(exc, ImportError):
-            hint = f"install the driver the URI names (e.g. psycopg2-binary for postgresql); {hint}"
+            hint = import_hint(exc)
         raise StateError(f"cannot {doing} {shown}: {describe(exc)}", hint) from exc
+
+
+# Modules every evalhub install has (the SQLite store's); missing means a broken install.
+_OWN = {"mlflow", "sqlalchemy", "alembic"}
+
+
+def import_hint(exc: ImportError) -> str:
+    """What to install: evalhub again when one of its own dependencies is missing, else the
+    database driver the URI names."""
+    missing = (exc.name or "").partition(".")[0]
+    if missing in _OWN:
+        return (
+            f"this evalhub installation lacks {missing!r}, which every install has: reinstall "
+            "it (`pip install --force-reinstall evalhub-gitops`)"
+        )
+    return (
+        f"install the driver the URI names ({missing or 'its module'} is missing; e.g. "
+        "psycopg2-binary for postgresql+psycopg2://, pymysql for mysql+pymysql://)"
+    )
 
 
 # Network failures reach us as MLflow's wrapping of urllib3's wrapping of the OS error; the

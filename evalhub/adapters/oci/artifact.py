@@ -5,9 +5,12 @@ Formats (OCI image spec 1.1, https://github.com/opencontainers/image-spec):
     result       image manifest, artifactType application/vnd.evalhub.result.v1+json,
                  empty config, layers result.json, spec.json, environment.json, annotations
                  org.opencontainers.image.{created,source,revision,title} and dev.evalhub.*;
-                 tagged <evaluation>-<first 16 hex of the evaluation fingerprint>
+                 tagged <evaluation>-<first 16 hex of the evaluation fingerprint>; when the
+                 Model names an image, `subject` = that image's manifest (a referrer of it)
     attestation  image manifest, artifactType application/vnd.dsse.envelope.v1+json, one
                  layer (the DSSE envelope JSON), `subject` = the result manifest
+    on the image the same result manifest and an attestation manifest holding the same DSSE
+                 envelope with `subject` = the image, both listed among the image's referrers
     referrers    image index at tag sha256-<hex of the subject> listing the attestations with
                  their artifactType and annotations (the distribution spec's fallback for
                  registries without the referrers API, such as docker-registry 2.8)
@@ -50,6 +53,7 @@ MLFLOW_RUN = "dev.evalhub.mlflow.run-id"
 VERSION = "dev.evalhub.version"
 PREDICATE_TYPE = "dev.evalhub.predicate-type"
 KEY_ID = "dev.evalhub.key-id"
+RESULT = "dev.evalhub.result"  # on an attestation attached to a model image: the result's digest
 
 LAYERS = {"result.json": RESULT_TYPE, "spec.json": SPEC_TYPE, "environment.json": ENVIRONMENT_TYPE}
 
@@ -86,7 +90,13 @@ class Artifact:
         return referrer_descriptor(self.manifest)
 
 
-def result_artifact(result: EvaluationResult, environment: Mapping[str, Any]) -> Artifact:
+def result_artifact(
+    result: EvaluationResult,
+    environment: Mapping[str, Any],
+    subject: Mapping[str, Any] | None = None,
+) -> Artifact:
+    """The result manifest and its blobs; `subject` (a descriptor of the model's image
+    manifest, for a Model with an image) makes the result a referrer of that image."""
     contents = {
         "result.json": json_bytes(result.record().model_dump(mode="json")),
         "spec.json": json_bytes(result.resolved.model_dump(mode="json")),
@@ -117,6 +127,8 @@ def result_artifact(result: EvaluationResult, environment: Mapping[str, Any]) ->
         "layers": layers,
         "annotations": annotations,
     }
+    if subject is not None:
+        manifest["subject"] = {k: subject[k] for k in ("mediaType", "digest", "size")}
     blobs = {digest_of(EMPTY_BLOB): EMPTY_BLOB}
     blobs.update({digest_of(data): data for data in contents.values()})
     return Artifact(manifest_bytes(manifest), blobs)

@@ -23,9 +23,14 @@ def check_attestation(
     subject: str,
     record: ResultRecord,
     keys: Keyring,
+    image: str | None = None,
 ) -> KeyRef:
     """The trusted key that signed the attestation `entry` (a referrers descriptor) about the
-    result manifest `subject` holding `record`; raises Rejected saying what is wrong."""
+    result manifest `subject` holding `record`; raises Rejected saying what is wrong.
+
+    With `image` (a model image digest), the attestation is the one attached to that image:
+    its manifest names the image as its `subject`, and its statement names both the result
+    and the image."""
     name = entry.get("digest")
     if not isinstance(name, str):
         raise Rejected("a referrers entry has no digest")
@@ -38,7 +43,9 @@ def check_attestation(
     named = (
         value.get("subject", {}).get("digest") if isinstance(value.get("subject"), dict) else None
     )
-    if named != subject:
+    if image is not None and named != image:
+        raise Rejected(f"attestation {name} is attached to {named}, not to the image {image}")
+    if image is None and named != subject:
         raise Rejected(f"attestation {name} is attached to {named}, not to this result {subject}")
     layers = [
         layer
@@ -65,7 +72,7 @@ def check_attestation(
         raise Rejected(
             f"attestation {name} signs a {opened.payload_type}, not an in-toto statement"
         )
-    problems = attestation.check_statement(opened.payload, subject, record)
+    problems = attestation.check_statement(opened.payload, subject, record, image)
     if problems:
         raise Rejected(f"attestation {name}: " + "; ".join(problems))
     return opened.key

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import os
 import re
-from collections.abc import Collection, Mapping
+from collections.abc import Callable, Collection, Mapping
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -18,20 +18,26 @@ from typing import Any
 from evalhub.adapters.oci.artifact import (
     CREATED,
     DSSE_TYPE,
+    EVALUATION,
+    FINGERPRINT,
     KEY_ID,
     MANIFEST,
     PREDICATE_TYPE,
+    RESULT,
     RESULT_TYPE,
+    VERDICT,
+    Artifact,
     attestation_artifact,
     descriptor,
+    digest_of,
     parse_json,
     result_artifact,
 )
 from evalhub.adapters.oci.attestations import Rejected, check_attestation
 from evalhub.adapters.oci.layout import OciLayout
-from evalhub.adapters.oci.references import Target
+from evalhub.adapters.oci.references import Reference, Target, parse_reference
 from evalhub.adapters.oci.registry import Credentials, OciRegistry
-from evalhub.adapters.oci.store import OciStore, attach, copy, push, referrers
+from evalhub.adapters.oci.store import OciStore, artifact_of, attach, copy, push, referrers
 from evalhub.core import attestation
 from evalhub.core.errors import PublishError
 from evalhub.core.project import Registry
@@ -43,35 +49,54 @@ REFERRERS_TAG = re.compile(r"^sha256-[0-9a-f]{64}$")
 
 
 class OciPublisher:
-    """Publishes to one OCI store; `target` is how evalhub.yaml names it."""
+    """Publishes to one OCI store; `target` is how evalhub.yaml names it. `images` opens the
+    registry of a Model's image (results of a Model with an image are attached to it too)."""
 
-    def __init__(self, store: OciStore, target: Target) -> None:
+    def __init__(
+        self,
+        store: OciStore,
+        target: Target,
+        images: Callable[[Target], OciStore] | None = None,
+    ) -> None:
         self.store = store
         self.target = str(target)
+        self.images = images
 
     def publish(
         self, result: EvaluationResult, environment: Mapping[str, Any], signer: Signer
     ) -> Published:
-        artifact = result_artifact(result, environment)
+        image = self._model_image(result)
+        artifact = result_artifact(result, environment, image.descriptor if image else None)
         digest = push(self.store, artifact, result.tag)
         reference = f"{self.target}:{result.tag}"
-        existing = self._signed_by(digest, result, signer)
-        if existing is not None:
-            return Published(reference, digest, existing, signer.key.key_id)
-        payload = attestation.statement_bytes(attestation.statement(result.record(), digest))
-        envelope = signer.sign(payload, attestation.PAYLOAD_TYPE)
-        annotations = {
-            CREATED: datetime.now(UTC).isoformat(timespec="seconds"),
-            PREDICATE_TYPE: attestation.PREDICATE_TYPE,
-            KEY_ID: signer.key.key_id,
-        }
-        signed = attestation_artifact(
-            envelope, descriptor(MANIFEST, artifact.manifest), annotations
-        )
-        attach(self.store, digest, signed)
+        signed = self._signed_by(digest, result, signer)
+        if signed is None:
+            about = (image.name, image.digest) if image else None
+            statement = attestation.statement(result.record(), digest, about)
+            envelope = signer.sign(attestation.statement_bytes(statement), attestation.PAYLOAD_TYPE)
+            annotations = {
+                CREATED: datetime.now(UTC).isoformat(timespec="seconds"),
+                PREDICATE_TYPE: attestation.PREDICATE_TYPE,
+                KEY_ID: signer.key.key_id,
+            }
+            signed = attestation_artifact(
+                envelope, descriptor(MANIFEST, artifact.manifest), annotations
+            )
+            attach(self.store, digest, signed)
+        if image is not None:
+            image.attach(artifact, signed, result)
         return Published(reference, digest, signed.digest, signer.key.key_id)
 
-    def _signed_by(self, digest: str, result: EvaluationResult, signer: Signer) -> str | None:
+    def _model_image(self, result: EvaluationResult) -> ModelImage | None:
+        image = result.resolved.model.image
+        if image is None:
+            return None
+        reference = model_image_reference(image)
+        if self.images is None:
+            raise PublishError(f"cannot reach the registry of the model image {image}")
+        return ModelImage(self.images(reference.target), reference)
+
+    def _signed_by(self, digest: str, result: EvaluationResult, signer: Signer) -> Artifact | None:
         """A valid attestation of this result by this key, already attached (a retried
         publish)."""
         own = signer.keyring()
@@ -83,7 +108,9 @@ class OciPublisher:
                 check_attestation(self.store, entry, digest, result.record(), own)
             except Rejected:
                 continue  # not ours after all, or damaged: sign again
-            return str(entry["digest"])
+            manifest = self.store.get_manifest(str(entry["digest"]))
+            if manifest is not None:
+                return artifact_of(self.store, manifest)
         return None
 
     def missing(self, digests: Collection[str]) -> set[str]:
@@ -103,6 +130,65 @@ class OciPublisher:
         if not isinstance(destination, OciPublisher):
             raise PublishError(f"cannot copy from {self.target} to {destination.target}")
         return copy(self.store, destination.store, tag)
+
+
+def model_image_reference(image: str) -> Reference:
+    """A Model's `image` (HOST[:PORT]/REPOSITORY[:TAG]@sha256:HEX) as a registry reference."""
+    return parse_reference(f"oci://{image}")
+
+
+class ModelImage:
+    """A Model's image in its registry, which evalhub's results are attached to."""
+
+    def __init__(self, store: OciStore, reference: Reference) -> None:
+        assert reference.digest is not None
+        self.store = store
+        self.reference = reference
+        self.digest = reference.digest
+        self.name = str(Reference(reference.target)).removeprefix("oci://")
+        self.descriptor = self._descriptor()
+
+    def _descriptor(self) -> dict[str, Any]:
+        manifest = self.store.get_manifest(self.digest)
+        if manifest is None:
+            raise PublishError(
+                f"the model image {self.name}@{self.digest} is not in its registry",
+                "push the model's image first (docs/model-images.md), or fix `image` in the "
+                "Model spec; the result stays recorded and is published by the next apply",
+            )
+        if digest_of(manifest) != self.digest:
+            raise PublishError(
+                f"the registry {self.store.display} answered {self.digest} with a manifest "
+                f"that hashes to {digest_of(manifest)}"
+            )
+        media_type = parse_json(manifest).get("mediaType")
+        return descriptor(media_type if isinstance(media_type, str) else MANIFEST, manifest)
+
+    def attach(self, result: Artifact, signed: Artifact, evaluation: EvaluationResult) -> None:
+        """List the result and an attestation holding the same envelope among the image's
+        referrers. Deterministic (the attestation keeps the first one's annotations), so a
+        retried publish adds nothing."""
+        attach(self.store, self.digest, result)
+        value = parse_json(signed.manifest)
+        layers = [
+            str(layer.get("digest"))
+            for layer in value.get("layers") or []
+            if isinstance(layer, dict) and layer.get("mediaType") == DSSE_TYPE
+        ]
+        envelope = signed.blobs.get(layers[0]) if len(layers) == 1 else None
+        if envelope is None:
+            raise PublishError("the attestation to attach to the model image has no envelope")
+        annotations = dict(value.get("annotations") or {})
+        annotations.update(
+            {
+                EVALUATION: evaluation.evaluation,
+                FINGERPRINT: evaluation.fingerprint,
+                VERDICT: evaluation.verdict,
+                RESULT: result.digest,
+            }
+        )
+        signed_image = attestation_artifact(envelope, self.descriptor, annotations)
+        attach(self.store, self.digest, signed_image)
 
 
 def open_store(

@@ -113,17 +113,18 @@ def copy(source: OciStore, destination: OciStore, tag: str) -> Copied:
                 f"{source.display} lists {entry['digest']} among the referrers of {tag} "
                 "but does not hold it"
             )
-        attach(destination, subject, _artifact_of(source, data))
+        attach(destination, subject, artifact_of(source, data))
         copied.append(entry["digest"])
     return Copied(tag, subject, tuple(copied))
 
 
 def _copy_manifest(source: OciStore, destination: OciStore, manifest: bytes, tag: str) -> str:
-    artifact = _artifact_of(source, manifest)
+    artifact = artifact_of(source, manifest)
     return push(destination, artifact, tag)
 
 
-def _artifact_of(source: OciStore, manifest: bytes) -> Artifact:
+def artifact_of(source: OciStore, manifest: bytes) -> Artifact:
+    """The manifest with the blobs it names, fetched from `source`."""
     value = parse_json(manifest)
     blobs: dict[str, bytes] = {}
     config = value.get("config")

@@ -18,8 +18,16 @@ def init(directory: Path) -> int:
     """
     result = init_project(directory)
     for path in result.written:
-        out(f"  created {path}")
+        out(f"  wrote  {path}")
     for path in result.kept:
-        out(f"  kept    {path} (already there)")
-    out(f"Initialised evalhub project in {directory}. Next: `evalhub validate`.")
+        out(f"  kept   {path} (already there, not overwritten)")
+    where = "the current directory" if directory == Path(".") else str(directory)
+    if result.written:
+        out(
+            f"Initialised an evalhub project in {where}: wrote {len(result.written)} file(s), "
+            f"kept {len(result.kept)}."
+        )
+    else:
+        out(f"Nothing to write: {where} holds every file already ({len(result.kept)} kept).")
+    out("Next: `evalhub validate`, then `evalhub plan`.")
     return EXIT_OK

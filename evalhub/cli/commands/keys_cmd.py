@@ -49,7 +49,7 @@ def list_(fmt: str) -> int:
             {"name": k.name, "path": k.path, "key_id": k.key_id, "problem": k.problem}
             for k in listings
         ]
-        out(json.dumps({"version": 1, "keys": rows}, indent=2))
+        out(json.dumps({"format_version": 1, "keys": rows}, indent=2))
     elif not listings:
         out(
             "no trusted keys: run `evalhub keys generate`, then list the public key under "

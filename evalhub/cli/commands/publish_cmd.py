@@ -38,7 +38,9 @@ def publish(
         rows = [
             {"tag": c.tag, "digest": c.digest, "attestations": list(c.referrers)} for c in copied
         ]
-        out(json.dumps({"version": 1, "destination": destination, "results": rows}, indent=2))
+        out(
+            json.dumps({"format_version": 1, "destination": destination, "results": rows}, indent=2)
+        )
         return EXIT_OK
     for c in copied:
         out(f"copied {c.tag}@{c.digest} with {len(c.referrers)} attestation(s)")

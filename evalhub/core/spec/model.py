@@ -2,11 +2,26 @@
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Annotated, Literal
 
 from pydantic import Field, model_validator
+from pydantic.json_schema import SkipJsonSchema
 
 from evalhub.core.spec.base import API_VERSION, EnvVarName, Metadata, Strict, hint
+
+# HOST[:PORT]/REPOSITORY@sha256:HEX — a registry host (a dot, a port or localhost), OCI
+# repository path components, and a digest (a tag alone is refused: it can move).
+IMAGE_PATTERN = (
+    r"^(?:localhost|[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)+|[A-Za-z0-9-]+:[0-9]{1,5}"
+    r"|[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)+:[0-9]{1,5}|localhost:[0-9]{1,5})"
+    r"/[a-z0-9]+(?:(?:\.|_|__|-+)[a-z0-9]+)*(?:/[a-z0-9]+(?:(?:\.|_|__|-+)[a-z0-9]+)*)*"
+    r"(?::[A-Za-z0-9_][A-Za-z0-9._-]{0,127})?@sha256:[a-f0-9]{64}$"
+)
+IMAGE_HINT = (
+    "pin the image by digest: HOST[:PORT]/REPOSITORY@sha256:HEX (a tag may stay before the "
+    "digest, e.g. quay.io/acme/granite:v3@sha256:…); `skopeo inspect docker://IMAGE` or "
+    "`oras resolve IMAGE` prints the digest of a tag"
+)
 
 
 class Endpoint(Strict):
@@ -98,11 +113,21 @@ class ModelSpec(Strict):
     local: LocalModel | None = Field(
         default=None, description="A model the framework loads itself instead of an endpoint."
     )
-    revision: str = Field(
-        min_length=1,
+    # Optional, but never an explicit null (`revision:` with nothing after it is a mistake).
+    revision: Annotated[str, Field(min_length=1)] | SkipJsonSchema[None] = Field(
+        default=None,
         description="The model's version or weights digest (e.g. sha256:…). Changing it re-runs "
-        "every unit of the model: it is part of identity.",
+        "every unit of the model: it is part of identity, unless `image` is given (then the "
+        "image digest is the identity and `revision` is a label). Required without `image`.",
         json_schema_extra=hint("write the model version or weights digest, e.g. v3 or sha256:…"),
+    )
+    image: str | None = Field(
+        default=None,
+        pattern=IMAGE_PATTERN,
+        description="The OCI image that ships the model (a KServe ModelCar), pinned by digest: "
+        "HOST[:PORT]/REPOSITORY@sha256:HEX. Its digest is the model's identity; published "
+        "results and attestations are attached to it as OCI referrers.",
+        json_schema_extra=hint(IMAGE_HINT),
     )
     defaults: RequestDefaults = Field(
         default_factory=RequestDefaults, description="Default request settings."
@@ -115,6 +140,11 @@ class ModelSpec(Strict):
     def _one_source(self) -> ModelSpec:
         if (self.endpoint is None) == (self.local is None):
             raise ValueError("give exactly one of `endpoint` or `local`")
+        if self.revision is None and self.image is None:
+            raise ValueError(
+                "give `revision` (the model's version, e.g. v3) or `image` (its OCI image "
+                "pinned by digest): one of them is the model's identity"
+            )
         return self
 
 

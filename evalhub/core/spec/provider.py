@@ -2,13 +2,21 @@
 
 from __future__ import annotations
 
+import re
 from typing import Literal
 
 from pydantic import Field, model_validator
 
 from evalhub.core.spec.base import BenchmarkId, Metadata, Params, Strict, hint
 
-BUILTIN_ADAPTERS = ("builtin", "lm-eval", "garak", "guidellm", "lighteval", "mteb", "ragas")
+BUILTIN_ADAPTERS = (
+    "builtin", "lm-eval", "garak", "guidellm", "lighteval", "mteb", "ragas", "evalhub-sdk",
+)  # fmt: skip
+# An adapter written for EvalHub's SDK, run unchanged as `python -m <config.module>` in the
+# provider's managed environment, which must pin the SDK.
+SDK_ADAPTER = "evalhub-sdk"
+SDK_REQUIREMENT = re.compile(r"^eval-hub-sdk(\[[^\]]*\])?==\S+$")
+MODULE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*$")
 # A bring-your-own adapter is named by its import path: `package.module:ClassName`.
 CLASS_PATH = r"[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*:[A-Za-z_][A-Za-z0-9_]*"
 ADAPTER_PATTERN = (
@@ -107,6 +115,23 @@ class ProviderSpec(Strict):
     benchmarks: list[CatalogueBenchmark] = Field(
         min_length=1, description="The catalogue of benchmarks this provider offers."
     )
+
+    @model_validator(mode="after")
+    def _sdk_adapter(self) -> ProviderSpec:
+        if self.adapter != SDK_ADAPTER:
+            return self
+        module = self.config.get("module")
+        if not isinstance(module, str) or not MODULE.match(module):
+            raise ValueError(
+                "an evalhub-sdk provider names its adapter's module as `config: {module: "
+                "package.module}` (run as `python -m package.module`)"
+            )
+        if not any(SDK_REQUIREMENT.match(r.replace(" ", "")) for r in self.requirements):
+            raise ValueError(
+                "an evalhub-sdk provider's requirements pin the SDK, e.g. "
+                "`eval-hub-sdk[adapter]==1.0.6`"
+            )
+        return self
 
 
 class Provider(Strict):
