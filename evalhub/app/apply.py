@@ -20,7 +20,13 @@ from pathlib import Path
 
 from evalhub.app import compose
 from evalhub.app.facts import gather_facts, more_facts
-from evalhub.app.jobs import Environments, check_executors, environment_root, executor_for, job_batches
+from evalhub.app.jobs import (
+    Environments,
+    check_executors,
+    environment_root,
+    executor_for,
+    job_batches,
+)
 from evalhub.app.keys import has_signing_key
 from evalhub.app.ledger import CommitOptions, LedgerCommit, check_can_commit, commit_entries
 from evalhub.app.locks import apply_lock
