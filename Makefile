@@ -11,7 +11,7 @@ export HF_DATASETS_OFFLINE := 1
 export TRANSFORMERS_OFFLINE := 1
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
-.PHONY: demo demo-all test lint setup clean bench model-server dagger-e2e
+.PHONY: demo demo-all test lint setup clean bench model-server dagger-e2e k8s-e2e
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -22,9 +22,10 @@ $(VENV)/.installed: pyproject.toml | $(BIN)/python
 	$(BIN)/pip install --quiet -e .
 	touch $@
 
-# What the tests need on top: linters, type checker, pytest, the full MLflow (its server, UI).
+# What the tests need on top: linters, type checker, pytest, the full MLflow (its server, UI),
+# the Kubernetes client and the schemas its fake API server checks objects against.
 $(VENV)/.installed-test: $(VENV)/.installed pyproject.toml
-	$(BIN)/pip install --quiet -e '.[ui,serve,dagger,dev]'
+	$(BIN)/pip install --quiet -e '.[ui,serve,dagger,kubernetes,dev]'
 	touch $@
 
 setup: $(VENV)/.installed
@@ -53,6 +54,10 @@ bench: $(VENV)/.installed-test
 	$(BIN)/python bench/validate_bench.py
 	$(BIN)/python bench/plan_bench.py
 	$(BIN)/python bench/serve_bench.py
+
+# The Kubernetes executor against a real cluster (KUBECONFIG=...; see docs/kubernetes.md).
+k8s-e2e: $(VENV)/.installed-test
+	$(BIN)/python scripts/k8s_e2e.py
 
 clean:
 	rm -rf $(VENV) .evalhub .pytest_cache .mypy_cache .ruff_cache

@@ -131,8 +131,10 @@ def apply(
         # process never gets the project's protected variables (evalhub.core.secrets).
         protected = protected_variables(project.config)
         if executor is None:  # built before any unit runs: no engine fails now, not midway
+            executions = {item.name: item.evaluation.execution for item in scheduled}
             built = {
-                kind: compose.executor(project, kind, concurrency, protected) for kind in kinds
+                kind: compose.executor(project, kind, concurrency, protected, executions)
+                for kind in kinds
             }
             executor = ByExecutor(project, scheduled, built)
         _execute(

@@ -11,7 +11,7 @@ is, so commands that need none of them start fast.
 
 from __future__ import annotations
 
-from collections.abc import Collection
+from collections.abc import Collection, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -47,7 +47,9 @@ from evalhub.adapters.redact_files import redact_tree
 from evalhub.adapters.spec_files import WorkingTreeSpecs, display
 from evalhub.adapters.yaml_source import parse_documents, read_spec_file
 from evalhub.core.errors import ConfigError, PublishError
+from evalhub.core.job import JobSpec
 from evalhub.core.secrets import WELL_KNOWN
+from evalhub.core.spec.evaluation import Execution
 from evalhub.ports import (
     EnvironmentStore,
     Executor,
@@ -92,6 +94,8 @@ __all__ = [
     "head_commit",
     "is_repository",
     "keyring",
+    "kubernetes_executor",
+    "kubernetes_manifests",
     "ledger_paths",
     "load_adapter",
     "local_executor",
@@ -109,6 +113,7 @@ __all__ = [
     "redact_tree",
     "remote_url",
     "resolve_revision",
+    "result_bundle",
     "serve_http",
     "show_file",
     "show_prefix",
@@ -173,12 +178,51 @@ def dagger_executor(
 
 
 def executor(
-    project: Project, kind: str, concurrency: int, protected: Collection[str] = WELL_KNOWN
+    project: Project,
+    kind: str,
+    concurrency: int,
+    protected: Collection[str] = WELL_KNOWN,
+    executions: Mapping[str, Execution] | None = None,
 ) -> Executor:
-    """The executor named `kind` in a spec or evalhub.yaml."""
+    """The executor named `kind` in a spec or evalhub.yaml; `executions`: each evaluation's
+    `execution` (the Kubernetes executor's queue and resources)."""
     if kind == "dagger":
         return dagger_executor(project, concurrency, protected)
+    if kind == "kubernetes":
+        return kubernetes_executor(project, executions or {}, protected)
     return local_executor(concurrency, protected)
+
+
+def result_bundle(result_file: Path, output_dir: Path) -> str:
+    """A unit's result and output as one line, for a pod's log (`run-unit --bundle`)."""
+    from evalhub.adapters.executors.bundle import pack
+
+    return pack(result_file, output_dir)
+
+
+def kubernetes_executor(
+    project: Project, executions: Mapping[str, Execution], protected: Collection[str] = WELL_KNOWN
+) -> Executor:
+    """Units as Jobs on the cluster of executors.kubernetes (a ConfigError when its settings
+    cannot be loaded); `executions`: each evaluation's `execution` (queue, resources)."""
+    from evalhub.adapters.executors.k8s_api import connect
+    from evalhub.adapters.executors.kubernetes import KubernetesExecutor
+
+    settings = project.config.executors.kubernetes
+    api = connect(settings, project.root)
+    return KubernetesExecutor(api, settings, project.root, executions, protected)
+
+
+def kubernetes_manifests(project: Project, job: JobSpec, execution: Execution | None) -> str:
+    """The YAML of the Job and ConfigMap the Kubernetes executor would create for `job`; a
+    ConfigError when the unit could not run there (an unpinned image, a missing Secret)."""
+    from evalhub.adapters.executors.k8s_api import ClusterError
+    from evalhub.adapters.executors.kubernetes import manifests
+
+    try:
+        return manifests(job, project.config.executors.kubernetes, execution)
+    except ClusterError as exc:
+        raise ConfigError(f"{job.unit}: {exc.reason}") from None
 
 
 def environment_store(root: Path | None) -> EnvironmentStore:

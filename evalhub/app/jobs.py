@@ -26,7 +26,7 @@ Environments = EnvironmentStore  # the port: where providers' managed environmen
 
 
 ExecutorKind = Literal["local", "dagger", "kubernetes"]
-PROVIDED: tuple[ExecutorKind, ...] = ("local", "dagger")
+PROVIDED: tuple[ExecutorKind, ...] = ("local", "dagger", "kubernetes")
 
 
 def executor_kind(project: Project, evaluation: ResolvedEvaluation) -> ExecutorKind:
@@ -47,7 +47,7 @@ def check_executors(project: Project, scheduled: Sequence[Scheduled]) -> list[Ex
             raise ConfigError(
                 f"evaluation {item.name!r} asks for the {executor} "
                 "executor, which this evalhub does not provide yet",
-                "use `execution: {executor: local}` or `{executor: dagger}` for now",
+                "use `execution: {executor: local}`, `dagger` or `kubernetes`",
             )
         if executor not in kinds:
             kinds.append(executor)

@@ -19,7 +19,7 @@ from pathlib import Path
 
 from pydantic import ValidationError
 
-from evalhub.app.compose import load_adapter, redact_tree
+from evalhub.app.compose import load_adapter, redact_tree, result_bundle
 from evalhub.core.errors import ConfigError, UnitError
 from evalhub.core.job import (
     PROGRESS_PREFIX,
@@ -119,10 +119,21 @@ def redact_result(result: JobResults, redactor: Redactor) -> JobResults:
     return result.model_copy(update={"error": redactor.optional(result.error)})
 
 
-def run_unit(job_path: Path, out_path: Path) -> JobResults:
-    job = read_job(job_path)
+def anchored(job: JobSpec, base: Path) -> JobSpec:
+    """The job with its relative paths (a Kubernetes pod's unit.json) made absolute against
+    `base`, so a framework that changes directory still finds them."""
+    paths = {"spec_root": job.spec_root, "project_root": job.project_root}
+    paths["output_dir"] = job.output_dir
+    update = {k: str(base / v) for k, v in paths.items() if not Path(v).is_absolute()}
+    return job.model_copy(update=update) if update else job
+
+
+def run_unit(job_path: Path, out_path: Path, bundle: bool = False) -> tuple[JobResults, str | None]:
+    """Run the unit; with `bundle`, also its result and output as one line for stdout (how a
+    Kubernetes pod hands them back: evalhub.adapters.executors.bundle)."""
+    job = anchored(read_job(job_path), Path.cwd())
     redactor = Redactor(secret_values(os.environ, [*WELL_KNOWN, *key_variables(job)]))
     result = redact_result(execute(job), redactor)
     redact_tree(Path(job.output_dir), redactor)
     write_result(result, out_path)
-    return result
+    return result, result_bundle(out_path, Path(job.output_dir)) if bundle else None

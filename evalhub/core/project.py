@@ -135,10 +135,101 @@ class Registry(Strict):
     )
 
 
+DNS_LABEL = r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$"
+DNS_SUBDOMAIN = r"^[a-z0-9]([-a-z0-9.]{0,251}[a-z0-9])?$"
+
+
+class Toleration(Strict):
+    """A Kubernetes toleration of the units' pods (e.g. for a GPU node pool's taint)."""
+
+    key: str | None = Field(default=None, min_length=1, description="The taint key.")
+    operator: Literal["Equal", "Exists"] = Field(default="Equal", description="Equal or Exists.")
+    value: str | None = Field(default=None, description="The taint value (with Equal).")
+    effect: Literal["NoSchedule", "PreferNoSchedule", "NoExecute"] | None = Field(
+        default=None, description="The taint effect tolerated (default: all)."
+    )
+
+
+class Compute(Strict):
+    """Kubernetes quantities a unit's container asks for when its Provider does not say."""
+
+    cpu: str | None = Field(
+        default=None, pattern=r"^([0-9]+m|[0-9]+(\.[0-9]+)?)$", description="e.g. 1, 500m."
+    )
+    memory: str | None = Field(
+        default=None,
+        pattern=r"^[0-9]+(\.[0-9]+)?(Ki|Mi|Gi|Ti|k|M|G|T)?$",
+        description="e.g. 512Mi, 4Gi.",
+    )
+
+
 class KubernetesSettings(Strict):
-    namespace: str = Field(default="evalhub", description="Namespace of the Jobs.")
-    queue: str | None = Field(default=None, description="Default Kueue LocalQueue.")
-    image: str | None = Field(default=None, description="Default image running evalhub run-unit.")
+    """Where and how the Kubernetes executor runs units as Jobs. Runtime only: never identity."""
+
+    kubeconfig: str | None = Field(
+        default=None,
+        min_length=1,
+        description="A kubeconfig file (relative to the repository or absolute); default: the "
+        "in-cluster service account, then $KUBECONFIG, then ~/.kube/config.",
+    )
+    context: str | None = Field(
+        default=None, min_length=1, description="The kubeconfig context (default: current)."
+    )
+    namespace: str = Field(
+        default="evalhub", pattern=DNS_LABEL, description="Namespace of the Jobs."
+    )
+    service_account: str | None = Field(
+        default=None,
+        pattern=DNS_SUBDOMAIN,
+        description="The units' pods' ServiceAccount (default: the namespace's `default`); "
+        "its token is never mounted: a unit does not talk to the API server.",
+    )
+    queue: str | None = Field(
+        default=None,
+        pattern=DNS_SUBDOMAIN,
+        description="Default Kueue LocalQueue (an evaluation's `execution.queue` overrides it); "
+        "with a queue, Jobs are created suspended and Kueue admits them.",
+    )
+    priority_class: str | None = Field(
+        default=None,
+        pattern=DNS_SUBDOMAIN,
+        description="Kueue WorkloadPriorityClass of the Jobs (kueue.x-k8s.io/priority-class).",
+    )
+    image: str | None = Field(
+        default=None,
+        min_length=1,
+        description="Image running `evalhub run-unit` for Providers that name no `image` "
+        "(pin a digest: image@sha256:...).",
+    )
+    allow_unpinned_images: bool = Field(
+        default=False,
+        description="Run images named by tag only. Off by default: a tag can move, so the "
+        "same identity could run different code.",
+    )
+    image_pull_secrets: list[str] = Field(
+        default_factory=list, description="Secrets with registry credentials for the image."
+    )
+    api_key_secret: str | None = Field(
+        default=None,
+        pattern=DNS_SUBDOMAIN,
+        description="The Secret holding the Models' API keys, one key per `api_key_env` name; "
+        "pods read them through secretKeyRef, so no key value is in any object evalhub creates.",
+    )
+    ttl_seconds_after_finished: int = Field(
+        default=86400, ge=0, description="Seconds a finished Job (and its pod and ConfigMap) stays."
+    )
+    node_selector: dict[str, str] = Field(
+        default_factory=dict, description="Node labels the units' pods must match."
+    )
+    tolerations: list[Toleration] = Field(
+        default_factory=list, description="Taints the units' pods tolerate."
+    )
+    requests: Compute = Field(
+        default_factory=Compute, description="Requests when the Provider names no resources."
+    )
+    limits: Compute = Field(
+        default_factory=Compute, description="Limits when the Provider names no resources."
+    )
 
 
 class DaggerSettings(Strict):

@@ -18,13 +18,21 @@ from evalhub.cli.output import err
     type=click.Path(dir_okay=False, path_type=Path),
     help="Where to write the unit's result (JSON).",
 )
-def run_unit(unit: Path, out_path: Path) -> int:
+@click.option(
+    "--bundle",
+    is_flag=True,
+    help="Also print the result and the output directory as one line of stdout (for a "
+    "Kubernetes pod, whose log is how they come back).",
+)
+def run_unit(unit: Path, out_path: Path, bundle: bool) -> int:
     """Run one unit from its spec (UNIT.json) and write its result.
 
     The same entrypoint runs locally, in a container and in a Kubernetes Job. A failed unit is
     a result too (status failed, with the reason); the exit code is 0 once a result is written.
     """
-    result = run(unit, out_path)
+    result, line = run(unit, out_path, bundle)
     if result.status == "failed":
         err(f"unit failed: {result.error}")
+    if line is not None:
+        click.echo(line)
     return EXIT_OK
