@@ -4,8 +4,9 @@ The tests run the same checks against the fake API server of tests/k8s_fake.py; 
 against the cluster KUBECONFIG names, which this machine does not have. Needs:
 
   KUBECONFIG              a cluster with Kueue installed (kind + Kueue is enough)
-  EVALHUB_E2E_IMAGE       the runner image (`evalhub runner-image builtin --format containerfile`), pushed and named
-                          by digest (image@sha256:...), or by tag with EVALHUB_E2E_UNPINNED=1
+  EVALHUB_E2E_IMAGE       the runner image (`evalhub runner-image builtin --format
+                          containerfile`), built, pushed and named by digest
+                          (image@sha256:...), or by tag with EVALHUB_E2E_UNPINNED=1
   EVALHUB_E2E_MODEL_URL   an OpenAI-compatible endpoint (…/v1) the pods AND this machine reach
   EVALHUB_E2E_MODEL_NAME  its served model name
   EVALHUB_TEST_API_KEY    its API key (put into the Secret `model-keys`, never into a file)
