@@ -18,6 +18,7 @@ from evalhub.core.publication import (
     ImageVerification,
     Verification,
 )
+from evalhub.ports import Keyring
 
 __all__ = [
     "VERIFICATION_VERSION",
@@ -39,6 +40,11 @@ def verify_result(
     digest in registry.target) against `key_files`, or the trusted keys of evalhub.yaml. A bad
     reference or key file raises ConfigError; everything about the artifact itself is
     reported in the Verification."""
+    result = compose.published_result(project, reference, insecure)  # a bad reference first
+    return result.verify(_keys(project, key_files))
+
+
+def _keys(project: Project, key_files: list[Path] | None) -> Keyring:
     keys = trusted_keys(project, key_files)
     if not keys.refs():  # nothing could be verified: a setting is missing, not a bad result
         raise ConfigError(
@@ -46,8 +52,7 @@ def verify_result(
             "list them under signing.trusted_keys in evalhub.yaml (`evalhub keys generate` "
             "writes evalhub.pub), or pass --key PUBLIC_KEY_FILE",
         )
-    result = compose.published_result(project, reference, insecure)
-    return result.verify(keys)
+    return keys
 
 
 def verify_model_image(
@@ -59,4 +64,4 @@ def verify_model_image(
     """Every evalhub result attached to the model image `image` (REPOSITORY@sha256:…), each
     verified against `key_files` or the trusted keys of evalhub.yaml. Needs no ledger and no
     git history: only the registry and the keys."""
-    return compose.model_image(project, image, insecure).verify(trusted_keys(project, key_files))
+    return compose.model_image(project, image, insecure).verify(_keys(project, key_files))
