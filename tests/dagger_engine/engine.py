@@ -52,6 +52,15 @@ from tests.dagger_engine.schema import dagger_schema
 VERSION = "v0.21.11"
 SYSTEM_DIRS = ("usr", "etc", "root", "home", "work", "var", "run")
 HOST_LINKS = ("bin", "lib", "lib64", "sbin")
+REPOSITORY = Path(__file__).resolve().parents[2]
+
+
+def checkout_dirs() -> list[str]:
+    """The checkout and the interpreter's prefix when they live outside SYSTEM_DIRS (CI may
+    clone anywhere, /tmp included, which is the container's own): the image's evalhub and
+    Python, as this fake maps them onto the host."""
+    found = {str(REPOSITORY), str(Path(sys.prefix).resolve())}
+    return sorted(d for d in found if Path(d).parts[1:2] and Path(d).parts[1] not in SYSTEM_DIRS)
 
 
 class EngineError(Exception):
@@ -480,6 +489,9 @@ class Engine:
                 f'mkdir -p "$R/{entry.name}"',
                 f'mount --bind {q(str(entry))} "$R/{entry.name}"',
             ]
+        for path in checkout_dirs():  # read-only, over the container's own /tmp if need be
+            lines += [f'mkdir -p "$R{path}"', f'mount --rbind {q(path)} "$R{path}"',
+                      f'mount -o remount,bind,ro "$R{path}"']  # fmt: skip
         for target, (kind, source) in sorted(state.mounts.items()):
             make = (
                 "mkdir -p" if kind == "dir" else 'mkdir -p "$(dirname "$R' + target + '")" && touch'
