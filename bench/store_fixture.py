@@ -56,7 +56,7 @@ from evalhub.core.fingerprint import (
 from evalhub.core.records import NewRun, RunOutcome
 from evalhub.core.resolved import ResolvedEvaluation, ResolvedUnit
 
-GENERATOR_VERSION = 2  # bump when what is generated changes, to invalidate cached stores
+GENERATOR_VERSION = 3  # bump when what is generated changes, to invalidate cached stores
 CACHE = Path(__file__).resolve().parent / ".cache"
 YEAR_START_MS = 1_764_115_200_000  # 2025-11-26T00:00:00Z
 DAY_MS = 86_400_000
@@ -431,9 +431,15 @@ def write_bulk(db: Path, artifact_root: Path, runs: Sequence[LoggedRun], seed: i
             "params": [],
             "metrics": [],
             "latest_metrics": [],
+            "datasets": [],
+            "inputs": [],
+            "input_tags": [],
         }
+        datasets: dict[tuple[int, str], str] = {}  # (experiment id, digest) -> dataset uuid
         for index, (run_id, logged) in enumerate(zip(ids, runs, strict=True)):
             _rows(rows, run_id, logged, index in head, experiments)
+            if logged.run.kind == "unit":
+                _unit_input_rows(rows, run_id, logged, experiments, datasets, rng)
         for table, batch in rows.items():
             columns = COLUMNS[table]
             marks = ", ".join("?" for _ in columns)
@@ -461,6 +467,16 @@ COLUMNS = {
     "params": ("key", "value", "run_uuid"),
     "metrics": ("key", "value", "timestamp", "run_uuid", "step", "is_nan"),
     "latest_metrics": ("key", "value", "timestamp", "step", "is_nan", "run_uuid"),
+    "datasets": (
+        "dataset_uuid",
+        "experiment_id",
+        "name",
+        "digest",
+        "dataset_source_type",
+        "dataset_source",
+    ),
+    "inputs": ("input_uuid", "source_type", "source_id", "destination_type", "destination_id"),
+    "input_tags": ("input_uuid", "name", "value"),
 }
 
 
@@ -534,6 +550,8 @@ def _rows(
     tags = values.tags(run.all_tags())
     if run.parent_run_id:
         tags[PARENT_RUN] = run.parent_run_id
+    if run.kind == "unit":
+        tags[records.LOOKUP] = records.LOOKUP_UNIT_INPUT
     tags["mlflow.runName"] = name
     if outcome is not None:
         final = {**outcome.tags, records.STATUS: outcome.status}
@@ -550,6 +568,27 @@ def _rows(
             rows["metrics"].append((key, stored, stamp, run_id, 0, int(nan)))
             rows["latest_metrics"].append((key, stored, stamp, 0, int(nan), run_id))
     rows["tags"].extend((key, value, run_id) for key, value in tags.items())
+
+
+def _unit_input_rows(
+    rows: dict[str, list[tuple[Any, ...]]],
+    run_id: str,
+    logged: LoggedRun,
+    experiments: dict[str, tuple[int, str]],
+    datasets: dict[tuple[int, str], str],
+    rng: random.Random,
+) -> None:
+    """The unit input MlflowStateStore.start_run logs: one dataset per experiment and
+    fingerprint, one input per run, tagged with its context."""
+    experiment_id = experiments[logged.run.experiment][0]
+    name, digest, source = values.unit_input(logged.run.fingerprint)
+    dataset = datasets.get((experiment_id, digest))
+    if dataset is None:
+        dataset = datasets[(experiment_id, digest)] = uuid.UUID(int=rng.getrandbits(128)).hex
+        rows["datasets"].append((dataset, experiment_id, name, digest, values.UNIT_SOURCE, source))
+    input_id = uuid.UUID(int=rng.getrandbits(128)).hex
+    rows["inputs"].append((input_id, "DATASET", dataset, "RUN", run_id))
+    rows["input_tags"].append((input_id, "mlflow.data.context", "unit"))
 
 
 # -- the cache ------------------------------------------------------------------------------------

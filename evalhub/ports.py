@@ -57,6 +57,16 @@ class StateStore(Protocol):
         succeeded, which need nothing more. Runs without evalhub's tags are ignored."""
         ...
 
+    def read_alongside(self, work: Callable[[], Collection[str]]) -> State:
+        """`read(work())`, where the store may start reading what needs no fingerprints
+        (the heads) while `work` computes them. If `work` raises, nothing is kept."""
+        ...
+
+    def index_runs(self, progress: Callable[[int, int], None] | None = None) -> int:
+        """Make the runs an older evalhub recorded findable in bulk (once per store, after an
+        upgrade); `progress(done, total)`. Returns how many runs it changed."""
+        ...
+
     def start_run(self, run: NewRun) -> str:
         """Create a run in state `running` (so an interrupted run is never mistaken for done);
         returns its id. Tags follow evalhub.core.records.TAGS."""

@@ -22,7 +22,7 @@ import contextlib
 import tempfile
 import threading
 import time
-from collections.abc import Collection
+from collections.abc import Callable, Collection
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
@@ -42,6 +42,8 @@ FINAL_STATUS = {"succeeded": "FINISHED", "failed": "FAILED"}
 
 class Reader(Protocol):
     def read(self, fingerprints: Collection[str]) -> State: ...
+
+    def read_alongside(self, work: Callable[[], Collection[str]]) -> State: ...
 
     def running(self) -> list[str]: ...
 
@@ -115,6 +117,12 @@ class MlflowStateStore:
         self._remember(state)
         return state
 
+    def read_alongside(self, work: Callable[[], Collection[str]]) -> State:
+        self._check_directory()
+        state = self.reader.read_alongside(work)
+        self._remember(state)
+        return state
+
     def _remember(self, state: State) -> None:
         heads: dict[tuple[str, str], set[str]] = {}
         for run in state.heads:
@@ -123,6 +131,32 @@ class MlflowStateStore:
             self._heads = heads
 
     # -- writing -------------------------------------------------------------------------------
+
+    def index_runs(self, progress: Callable[[int, int], None] | None = None) -> int:
+        """Log the unit input of every active unit run recorded without it (by an evalhub
+        before unit inputs), and tag it: a tracking server then finds the runs of many
+        fingerprints in one search. Returns how many runs were indexed. Idempotent, and safe
+        to stop: MLflow logs an input once per run, and the tag comes after the input."""
+        from evalhub.adapters.mlflow.search_reader import LEGACY, SearchReader, active_experiments
+
+        self._check_directory()
+        path = boundary.sqlite_path(self._tracking_uri) if self._sqlite else None
+        if path is not None and (not path.exists() or path.stat().st_size == 0):
+            return 0  # no store yet: nothing recorded
+        client = self._client()
+        with boundary.translated(self._tracking_uri, "index runs in"):
+            experiments = active_experiments(client)
+            legacy = SearchReader(self._tracking_uri, client).search(experiments, LEGACY)
+            todo = [r for r in legacy if r.tags.get(records.FINGERPRINT)]
+            done = 0
+            for raw in todo:
+                fingerprint = raw.tags[records.FINGERPRINT]
+                client.log_inputs(raw.run_id, datasets=[_unit_input(fingerprint)])
+                client.set_tag(raw.run_id, records.LOOKUP, records.LOOKUP_UNIT_INPUT)
+                done += 1
+                if progress is not None:
+                    progress(done, len(todo))
+        return done
 
     def fail_interrupted_runs(self) -> list[str]:
         """Mark evalhub's runs MLflow still holds as running (their apply was killed) as failed:
@@ -145,13 +179,16 @@ class MlflowStateStore:
         tags = values.tags(run.all_tags())
         if run.parent_run_id:
             tags[PARENT_RUN] = run.parent_run_id
+        if run.kind == "unit":
+            tags[records.LOOKUP] = records.LOOKUP_UNIT_INPUT
         client = self._client()
         with boundary.translated(self._tracking_uri, "start a run in"):
             experiment = self._experiment_id(client, run.experiment)
             created = client.create_run(experiment, tags=tags, run_name=values.run_name(run))
             run_id = str(created.info.run_id)
-            if run.inputs:
-                client.log_inputs(run_id, datasets=_dataset_inputs(run))
+            inputs = _dataset_inputs(run)
+            if inputs:
+                client.log_inputs(run_id, datasets=inputs)
         with self._lock:
             self._names[run_id] = (run.kind, run.name)
         return run_id
@@ -301,13 +338,27 @@ class MlflowStateStore:
 
 
 def _dataset_inputs(run: NewRun) -> list[Any]:
-    """The run's datasets as MLflow's run inputs (name, digest, source), for its UI."""
+    """The run's datasets as MLflow's run inputs (name, digest, source), for its UI; a unit
+    run also its unit input (values.unit_input), by which a tracking server finds it."""
     from mlflow.entities import Dataset, DatasetInput, InputTag
 
-    return [
+    found = [
         DatasetInput(
             Dataset(name=d.name, digest=d.digest, source_type="local", source=d.source),
             tags=[InputTag("mlflow.data.context", "evaluation")],
         )
         for d in run.inputs
     ]
+    if run.kind == "unit":
+        found.append(_unit_input(run.fingerprint))
+    return found
+
+
+def _unit_input(fingerprint: str) -> Any:
+    from mlflow.entities import Dataset, DatasetInput, InputTag
+
+    name, digest, source = values.unit_input(fingerprint)
+    return DatasetInput(
+        Dataset(name=name, digest=digest, source_type=values.UNIT_SOURCE, source=source),
+        tags=[InputTag("mlflow.data.context", "unit")],
+    )

@@ -64,13 +64,26 @@ def make_project_plan(
     `evaluations`: resolved already (a job submitted to `evalhub serve`), instead of the
     specs' — planned alone, so nothing else shows as orphaned."""
     require_project(project)
-    if evaluations is not None:
-        names = [e.name for e in evaluations]
-    else:
-        evaluations = select(resolved_evaluations(project, project.spec_source()), names)
     store = store or open_state_store(project)
     fingerprints = Fingerprints()
-    state = store.read({fingerprints.unit(u) for e in evaluations for u in e.units})
+    given = evaluations
+    if given is not None:
+        names = [e.name for e in given]
+    resolved: list[ResolvedEvaluation] = []
+
+    def unit_fingerprints() -> set[str]:
+        # Resolving the specs while the store reads what needs no fingerprints: a tracking
+        # server searches the heads meanwhile.
+        found = (
+            given
+            if given is not None
+            else select(resolved_evaluations(project, project.spec_source()), names)
+        )
+        resolved.extend(found)
+        return {fingerprints.unit(u) for e in found for u in e.units}
+
+    state = store.read_alongside(unit_fingerprints)
+    evaluations = resolved
     if publishing is None:
         publishing = has_signing_key(project)
     lost = _unpublished(project, state, publisher) if publishing else set()

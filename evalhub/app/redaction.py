@@ -4,7 +4,7 @@ artifact, whoever wrote the text (an endpoint's error, a framework's log, a /mod
 from __future__ import annotations
 
 import os
-from collections.abc import Collection, Iterable, Mapping
+from collections.abc import Callable, Collection, Iterable, Mapping
 from dataclasses import replace
 
 from evalhub.core.project import ProjectConfig
@@ -41,6 +41,12 @@ class RedactingStore:
 
     def read(self, fingerprints: Collection[str]) -> State:
         return self.store.read(fingerprints)
+
+    def read_alongside(self, work: Callable[[], Collection[str]]) -> State:
+        return self.store.read_alongside(work)
+
+    def index_runs(self, progress: Callable[[int, int], None] | None = None) -> int:
+        return self.store.index_runs(progress)
 
     def start_run(self, run: NewRun) -> str:
         return self.store.start_run(replace(run, tags=_strings(run.tags, self.redactor)))

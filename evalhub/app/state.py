@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from evalhub.app.project import Project
@@ -32,6 +33,18 @@ def tracking_uri(project: Project) -> TrackingUri:
         return TrackingUri(configured, configured, embedded=False)
     absolute = (project.state_dir / EMBEDDED_DB).as_posix()
     return TrackingUri(f"sqlite:///{STATE_DIR}/{EMBEDDED_DB}", f"sqlite:///{absolute}", True)
+
+
+@dataclass(frozen=True)
+class Indexed:
+    uri: str
+    indexed: int
+
+
+def index_store(project: Project, progress: Callable[[int, int], None]) -> Indexed:
+    """`evalhub store index`: make the store's older runs findable in bulk."""
+    store = open_state_store(project)
+    return Indexed(store.uri, store.index_runs(progress))
 
 
 def open_state_store(project: Project) -> StateStore:

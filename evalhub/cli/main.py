@@ -35,6 +35,7 @@ COMMANDS = {
     "mcp": "evalhub.cli.commands.mcp_cmd:mcp",
     "jobs": "evalhub.cli.commands.jobs_cmd:jobs",
     "ui": "evalhub.cli.commands.ui_cmd:ui",
+    "store": "evalhub.cli.commands.store_cmd:store",
     "runner-image": "evalhub.cli.commands.runner_image_cmd:runner_image",
 }
 

@@ -40,6 +40,12 @@ PROVIDER = "evalhub.provider"
 BENCHMARK = "evalhub.benchmark"
 FRAMEWORK_VERSION = "evalhub.framework_version"
 RESULT_DIGEST = "evalhub.result_digest"  # sha256 of the unit's result as recorded (`result_digest`)
+# On a unit run: "unit-input", when the run also carries its unit input (a run input named
+# UNIT_INPUT whose digest is the fingerprint's first 32 hex digits), which is how a tracking
+# server finds the runs of many fingerprints in one search (adapters/mlflow/search_reader.py).
+LOOKUP = "evalhub.lookup"
+LOOKUP_UNIT_INPUT = "unit-input"
+UNIT_INPUT = "evalhub.unit"
 ENVIRONMENT_LOCK = "evalhub.environment.lock"  # sha256 of the managed environment's lock
 # evaluation runs
 ACTION = "evalhub.action"  # the plan's action that made the run

@@ -116,6 +116,24 @@ def test_both_writers_leave_the_same_rows(written: Written) -> None:
         assert bulk[table] == api[table], table
 
 
+def test_both_writers_leave_the_same_unit_inputs(written: Written) -> None:
+    """Datasets and inputs carry ids MLflow draws at random: compared by what they join."""
+    query = """
+        SELECT i.destination_id, d.experiment_id, d.name, d.digest, d.dataset_source_type,
+               d.dataset_source, t.name, t.value
+        FROM inputs i JOIN datasets d ON d.dataset_uuid = i.source_id
+        JOIN input_tags t ON t.input_uuid = i.input_uuid
+        WHERE i.source_type = 'DATASET' AND i.destination_type = 'RUN'"""
+    found = []
+    for db in (written.bulk_db, written.api_db):
+        with sqlite3.connect(db) as conn:
+            found.append(sorted((written.index[r[0]], *r[1:]) for r in conn.execute(query)))
+    bulk, api = found
+    units = [i for i, r in enumerate(written.runs) if r.run.kind == "unit"]
+    assert sorted(row[0] for row in bulk) == sorted(units)  # one unit input per unit run
+    assert bulk == api
+
+
 def test_built_fixtures_are_cached(tmp_path: Path, written: Written) -> None:
     small = replace(PARAMS, unit_runs=60)
     template = tmp_path / f"empty-mlflow-{sf.version('mlflow-skinny')}.db"

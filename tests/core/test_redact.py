@@ -170,6 +170,12 @@ class _Store:
     def read(self, fingerprints: object) -> State:
         raise NotImplementedError
 
+    def read_alongside(self, work: object) -> State:
+        raise NotImplementedError
+
+    def index_runs(self, progress: object = None) -> int:
+        raise NotImplementedError
+
     def start_run(self, run: NewRun) -> str:
         self.runs.append(run)
         return "run-1"

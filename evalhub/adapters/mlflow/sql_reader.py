@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import math
 import sqlite3
-from collections.abc import Collection, Iterable
+from collections.abc import Callable, Collection, Iterable
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote
@@ -94,6 +94,9 @@ class SqlReader:
             heads = recorded_runs(_runs(conn, _tagged(records.HEAD, ["true"])))
             runs = recorded_runs(_runs_of(conn, pending(fingerprints, heads)))
         return make_state(heads, runs)
+
+    def read_alongside(self, work: Callable[[], Collection[str]]) -> State:
+        return self.read(work())
 
     def running(self) -> list[str]:
         """The ids of evalhub's active runs MLflow still holds as running."""

@@ -35,6 +35,19 @@ def run_name(run: NewRun) -> str:
     return f"{base}-{run.fingerprint[:12]}"
 
 
+UNIT_SOURCE = "evalhub"
+UNIT_DIGEST_LENGTH = 32  # MLflow keeps at most 36 characters of a dataset digest
+
+
+def unit_input(fingerprint: str) -> tuple[str, str, str]:
+    """A unit run's unit input (name, digest, source): its identity as a run input, whose
+    digest is the fingerprint's first 32 hex digits. MLflow's search filters a run input's
+    digest with IN (a tag only with =), so a tracking server finds the runs of hundreds of
+    fingerprints in one search; the full fingerprint tag then settles a shared prefix."""
+    source = f'{{"fingerprint": "{fingerprint}"}}'
+    return records.UNIT_INPUT, fingerprint[:UNIT_DIGEST_LENGTH], source
+
+
 def experiment_folder(experiment: str) -> str:
     """The folder of an experiment's artifacts: its name, made path-safe, plus a digest so
     "a/b" and "a_b" stay apart."""
