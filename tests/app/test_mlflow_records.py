@@ -61,7 +61,13 @@ def test_mlflow_tags_inputs_and_unit_run_links(tmp_path: Path) -> None:
         )[0].info.run_id
         for name in units
     }
-    (dataset,) = client.get_run(run_ids["quality/returns-qa"]).inputs.dataset_inputs
+    inputs = client.get_run(run_ids["quality/returns-qa"]).inputs.dataset_inputs
+    unit, dataset = sorted(inputs, key=lambda i: i.dataset.name != "evalhub.unit")
+    # The unit input: how a tracking server finds the runs of many fingerprints at once.
+    fingerprint = qa.tags["evalhub.fingerprint"]
+    assert (unit.dataset.name, unit.dataset.digest) == ("evalhub.unit", fingerprint[:32])
+    assert json.loads(unit.dataset.source) == {"fingerprint": fingerprint}
+    assert [t.value for t in unit.tags if t.key == "mlflow.data.context"] == ["unit"]
     data = (root / "evals" / "data" / "qa.jsonl").read_bytes()
     assert dataset.dataset.name == "returns-qa"
     assert dataset.dataset.digest == hashlib.sha256(data).hexdigest()[:16]
