@@ -18,10 +18,10 @@ def test_store_index_logs_the_unit_input_of_older_runs_once(tmp_path: Path) -> N
     from mlflow import MlflowClient
 
     (root / ".evalhub").mkdir()
-    client = MlflowClient(f"sqlite:///{root / '.evalhub' / 'mlflow.db'}")
     old = new_run("quality/faq", "c" * 64)
     tags = {k: v for k, v in values.tags(old.all_tags()).items() if k != records.LOOKUP}
     with boundary.quiet():
+        client = MlflowClient(f"sqlite:///{root / '.evalhub' / 'mlflow.db'}")
         experiment = client.create_experiment(old.experiment)
         legacy = client.create_run(experiment, tags=tags).info.run_id
         client.set_terminated(legacy, "FINISHED")
