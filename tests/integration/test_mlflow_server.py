@@ -3,19 +3,12 @@ SQL reader can read too: both readers must see the same State."""
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
-import os
 import shutil
-import signal
-import socket
 import sqlite3
-import subprocess
 import sys
 import time
-import urllib.request
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -31,91 +24,11 @@ from evalhub.core.fingerprint import unit_fingerprint
 from evalhub.core.plan import make_plan
 from tests.adapters.test_mlflow_store import FP_A, FP_B, client, new_run, record
 
+sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "bench"))
+
+from mlflow_server import Server, free_port, serving
+
 pytestmark = pytest.mark.integration
-
-READY_TIMEOUT = 60.0
-
-
-@dataclass(frozen=True)
-class Server:
-    url: str
-    db: Path
-    artifacts: Path
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def mlflow_executable() -> str:
-    beside = Path(sys.executable).parent / "mlflow"
-    found = str(beside) if beside.exists() else shutil.which("mlflow")
-    if found is None:
-        pytest.fail("the `mlflow` command is missing: pip install 'mlflow==3.17.2' (not skinny)")
-    return found
-
-
-def wait_until_ready(url: str, proc: subprocess.Popen[bytes], log: Path) -> None:
-    deadline = time.monotonic() + READY_TIMEOUT
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            pytest.fail(f"mlflow server exited with {proc.returncode}:\n{log.read_text()[-3000:]}")
-        try:
-            with urllib.request.urlopen(f"{url}/health", timeout=2) as response:
-                if response.status == 200:
-                    return
-        except OSError:
-            pass
-        time.sleep(0.3)
-    pytest.fail(f"mlflow server not ready after {READY_TIMEOUT:.0f} s:\n{log.read_text()[-3000:]}")
-
-
-def stop(proc: subprocess.Popen[bytes]) -> None:
-    """Stop the server and its workers: the whole process group, TERM, then KILL what is left."""
-    try:
-        os.killpg(proc.pid, signal.SIGTERM)
-        proc.wait(timeout=15)
-    except ProcessLookupError:
-        return
-    except subprocess.TimeoutExpired:
-        pass
-    with contextlib.suppress(ProcessLookupError):
-        os.killpg(proc.pid, signal.SIGKILL)
-    proc.wait()
-
-
-@contextlib.contextmanager
-def serving(root: Path, db: Path, workers: int = 1) -> Iterator[Server]:
-    """A real `mlflow server` over the SQLite store `db`, stopped on exit."""
-    artifacts, log = root / "art", root / "server.log"
-    port = free_port()
-    url = f"http://127.0.0.1:{port}"
-    command = [
-        mlflow_executable(),
-        "server",
-        "--host",
-        "127.0.0.1",
-        "--port",
-        str(port),
-        "--backend-store-uri",
-        f"sqlite:///{db}",
-        "--default-artifact-root",
-        str(artifacts),
-        "--workers",
-        str(workers),
-    ]
-    env = {**os.environ, "MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false"}
-    with log.open("wb") as out:
-        proc = subprocess.Popen(
-            command, cwd=root, env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True
-        )
-    try:
-        wait_until_ready(url, proc, log)
-        yield Server(url, db, artifacts)
-    finally:
-        stop(proc)
 
 
 @pytest.fixture(scope="session")
@@ -284,7 +197,6 @@ def test_the_server_reader_and_the_sql_reader_agree_on_the_bench_fixture(
 ) -> None:
     """The benchmark's store (a year of CI: heads, failures, interruptions, edits) served
     over HTTP reads as the same State as the same file read through SQL."""
-    sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "bench"))
     import store_fixture
 
     params = store_fixture.Params(evaluations=40, unit_runs=2_000)
