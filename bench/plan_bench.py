@@ -14,23 +14,37 @@ Measured on the same store, in one run:
   naive  one MlflowClient.search_runs per unit (tags.`evalhub.fingerprint` = '…', in the
          unit's own experiment, which favours the naive reader), on a random sample of
          --sample units, extrapolated to all units. Client start-up is not counted.
+
+The server axis (--server-runs, default 100,000 and 300,000 unit runs at 1,000 evaluations): a
+copy of the same store behind a real `mlflow server` on loopback (HTTP, --workers 4 as MLflow's
+default), `evalhub plan` against it (MLFLOW_TRACKING_URI) and against the store embedded, in
+--rounds interleaved rounds after a warm-up of each; both plans must be equal. Wall time and
+CPU time (evalhub's process, and the server's process group during the plan), min and median.
+naive: one search per unit over HTTP, extrapolated from --sample units. Per size it prints
+    server plan: X s; embedded plan: Y s; naive: Z s
 Run: .venv/bin/python bench/plan_bench.py [--sizes 100,1000,5000] [--repeat 3] [--sample 200]
+                                          [--server-runs 100000,300000] [--rounds 5]
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import random
+import resource
+import shutil
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
+import mlflow_server
 import store_fixture
 
 from evalhub.adapters.mlflow import boundary
@@ -99,15 +113,18 @@ def time_in_process(
     )
 
 
-def time_naive(fixture: store_fixture.Fixture, sample: int, seed: int) -> tuple[float, int]:
-    """Seconds per unit of one search_runs per unit (mean over a random sample), and units."""
+def time_naive(
+    fixture: store_fixture.Fixture, sample: int, seed: int, uri: str | None = None
+) -> tuple[float, int]:
+    """Seconds per unit of one search_runs per unit (mean over a random sample), and units;
+    against `uri` (default: the fixture's SQLite file)."""
     evaluations = store_fixture.resolve_repo(fixture.repo)
     units = [(e, u) for e in evaluations for u in e.units]
     picked = random.Random(seed).sample(units, min(sample, len(units)))
     boundary.import_mlflow()
     from mlflow import MlflowClient
 
-    client = MlflowClient(tracking_uri=fixture.uri)
+    client = MlflowClient(tracking_uri=uri or fixture.uri)
     with boundary.quiet():
         experiments = {
             e.name: client.get_experiment_by_name(store_fixture.experiment_of(e)) for e, _ in picked
@@ -198,6 +215,76 @@ def report(rows: list[Row], args: argparse.Namespace) -> None:
         print("NOTE: `evalhub plan` was not available; plan times are in-process.")
 
 
+# -- the server axis: the same fixture behind a real `mlflow server` over HTTP --------------------
+
+
+@dataclass
+class Side:
+    wall: list[float] = field(default_factory=list)
+    cpu: list[float] = field(default_factory=list)  # evalhub's (the plan process)
+    server_cpu: list[float] = field(default_factory=list)  # the server's, during the plan
+
+    def line(self) -> str:
+        def mm(values: list[float]) -> str:
+            return f"{min(values):.2f}/{statistics.median(values):.2f}"
+
+        text = f"wall {mm(self.wall)} s, evalhub CPU {mm(self.cpu)} s"
+        return text + (f", server CPU {mm(self.server_cpu)} s" if any(self.server_cpu) else "")
+
+
+def plan_once(
+    repo: Path, env: dict[str, str], side: Side, server_pid: int | None
+) -> dict[str, int]:
+    command = [sys.executable, "-m", "evalhub.cli.main", "plan", "--format", "json"]
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    served = mlflow_server.cpu_seconds(server_pid) if server_pid else 0.0
+    start = time.perf_counter()
+    proc = subprocess.run(command, cwd=repo, env=env, capture_output=True, text=True, check=False)
+    side.wall.append(time.perf_counter() - start)
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    side.cpu.append(after.ru_utime - before.ru_utime + after.ru_stime - before.ru_stime)
+    side.server_cpu.append(mlflow_server.cpu_seconds(server_pid) - served if server_pid else 0.0)
+    if proc.returncode not in (0, 2):
+        raise SystemExit(f"evalhub plan failed ({proc.returncode}):\n{proc.stderr[-3000:]}")
+    summary: dict[str, int] = json.loads(proc.stdout)["summary"]
+    return summary
+
+
+def measure_server(unit_runs: int, args: argparse.Namespace) -> str:
+    params = store_fixture.Params(evaluations=args.server_evaluations, unit_runs=unit_runs)
+    print(f"[server axis: {params.evaluations} evaluations, {unit_runs} unit runs]", flush=True)
+    fixture = store_fixture.build(params, log=print)
+    base = {k: v for k, v in os.environ.items() if k != "MLFLOW_TRACKING_URI"}
+    with tempfile.TemporaryDirectory(prefix="evalhub-plan-bench-") as tmp:
+        db = Path(tmp) / "mlflow.db"
+        shutil.copy(fixture.db, db)  # the cached store stays as built
+        with mlflow_server.serving(Path(tmp), db, workers=args.workers) as server:
+            sides = {
+                "server": (Side(), {**base, "MLFLOW_TRACKING_URI": server.url}, server.pid),
+                "embedded": (Side(), base, None),
+            }
+            summaries = {}
+            for name, (_, env, pid) in sides.items():  # warm-up: caches, the server's workers
+                summaries[name] = plan_once(fixture.repo, env, Side(), pid)
+            if summaries["server"] != summaries["embedded"]:
+                raise SystemExit(f"the plans differ: {summaries}")
+            for _ in range(args.rounds):  # interleaved: server, embedded, server, ...
+                for side, env, pid in sides.values():
+                    plan_once(fixture.repo, env, side, pid)
+            per_unit, units = time_naive(fixture, args.sample, args.seed, server.url)
+    server_side, embedded_side = sides["server"][0], sides["embedded"][0]
+    print(f"  server:   {server_side.line()}", flush=True)
+    print(f"  embedded: {embedded_side.line()}", flush=True)
+    print(f"  naive: {per_unit * 1000:.1f} ms per unit over HTTP, {units} units", flush=True)
+    actions = ", ".join(f"{k} {v}" for k, v in summaries["server"].items() if v)
+    return (
+        f"{params.evaluations} evaluations, {fixture.counts['unit_runs']:,} unit runs "
+        f"({actions}): server plan: {statistics.median(server_side.wall):.2f} s; "
+        f"embedded plan: {statistics.median(embedded_side.wall):.2f} s; "
+        f"naive: {per_unit * units:.0f} s"
+    )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sizes", default="100,1000,5000")
@@ -206,12 +293,32 @@ def main() -> None:
     parser.add_argument("--unit-runs", type=int, default=100_000)
     parser.add_argument("--seed", type=int, default=11)
     parser.add_argument("--json", type=Path, help="Also write the rows as JSON here.")
+    parser.add_argument(
+        "--server-runs",
+        default="100000,300000",
+        help="Unit runs in the store for the server axis, comma-separated ('' skips it).",
+    )
+    parser.add_argument("--server-evaluations", type=int, default=1000)
+    parser.add_argument("--rounds", type=int, default=5, help="Server axis rounds per side.")
+    parser.add_argument("--workers", type=int, default=4, help="mlflow server --workers.")
     args = parser.parse_args()
     subprocess_ok = cli_has_plan()
-    rows = [measure(int(s), args, subprocess_ok) for s in args.sizes.split(",")]
-    report(rows, args)
+    rows = [measure(int(s), args, subprocess_ok) for s in args.sizes.split(",") if s]
+    if rows:
+        report(rows, args)
     if args.json:
         args.json.write_text(json.dumps([r.__dict__ for r in rows], indent=2) + "\n")
+    lines = [measure_server(int(n), args) for n in args.server_runs.split(",") if n]
+    if lines:
+        print()
+        print(
+            f"evalhub plan against a real `mlflow server --workers {args.workers}` on loopback "
+            f"(HTTP) and against the same store embedded (SQLite); median of {args.rounds} "
+            "interleaved rounds after a warm-up (min/median above); naive: one search per unit "
+            "over HTTP, extrapolated from the sample"
+        )
+        for line in lines:
+            print(line)
 
 
 if __name__ == "__main__":
