@@ -223,3 +223,24 @@ def test_the_server_reader_and_the_sql_reader_agree_on_the_bench_fixture(
         plan_http = make_plan(evaluations, http.read_alongside(lambda: current))
         assert plan_http == make_plan(evaluations, sql.read(current))
         assert plan_http.summary.run and plan_http.summary.retry and plan_http.summary.noop
+
+
+def test_a_read_alongside_failing_work_raises_its_error_and_keeps_nothing(server: Server) -> None:
+    http = MlflowStateStore.open(server.url, None)
+    record(http, new_run("alongside/faq", fp(700), experiment="evalhub/alongside"))
+
+    def broken_specs() -> list[str]:
+        raise ValueError("specs do not load")
+
+    with pytest.raises(ValueError, match="specs do not load"):
+        http.read_alongside(broken_specs)
+    state = http.read_alongside(lambda: [fp(700), fp(701)])
+    assert state == MlflowStateStore.open(f"sqlite:///{server.db}", None).read([fp(700), fp(701)])
+    assert "alongside/faq" in state.unit_heads()
+
+
+def test_an_unreachable_server_fails_a_read_alongside_with_the_store_error() -> None:
+    store = MlflowStateStore.open(f"http://127.0.0.1:{free_port()}", None)
+    with pytest.raises(StateError) as error:
+        store.read_alongside(lambda: [FP_A])
+    assert "tracking server running" in (error.value.hint or "")
