@@ -123,7 +123,7 @@ def report(rows: list[Command], args: argparse.Namespace, compared: str | None) 
         f"evalhub start-up, {args.evaluations} evaluations ({args.unit_runs:,} unit runs in the "
         f"store): {args.rounds} interleaved rounds after a warm-up; seconds"
     )
-    head = f"{'command':<28} {'tree':<8} {'wall min':>8} {'median':>7} {'cpu med':>7}  vs"
+    head = f"{'command':<28} {'tree':<12} {'wall min':>8} {'median':>7} {'cpu med':>7}  vs"
     print(head)
     print("-" * (len(head) + 40))
     baselines = {
@@ -134,7 +134,7 @@ def report(rows: list[Command], args: argparse.Namespace, compared: str | None) 
     for c in rows:
         wall = statistics.median(c.wall)
         line = (
-            f"{c.label:<28} {c.tree or 'this':<8} {min(c.wall):>8.3f} {wall:>7.3f} "
+            f"{c.label:<28} {c.tree or 'this':<12} {min(c.wall):>8.3f} {wall:>7.3f} "
             f"{statistics.median(c.cpu):>7.3f}"
         )
         notes = []
@@ -165,7 +165,7 @@ def main() -> None:
         if not (args.compare / "evalhub" / "__init__.py").is_file():
             parser.error(f"--compare: {args.compare} holds no evalhub package")
         compared = args.compare.name or str(args.compare)
-        trees[compared[:8]] = args.compare.resolve()
+        trees[compared[:12]] = args.compare.resolve()
     with tempfile.TemporaryDirectory(prefix="evalhub-start-") as tmp:
         repo = project(args.evaluations, args.unit_runs, Path(tmp))
         rows = commands(repo, trees)
