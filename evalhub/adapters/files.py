@@ -9,6 +9,7 @@ import hashlib
 import os
 import tempfile
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 from evalhub.core.datasets import FileRef
@@ -82,26 +83,75 @@ def digest_refs(spec_root: Path, refs: list[FileRef]) -> tuple[dict[str, str], l
     return digests, problems
 
 
+@dataclass(frozen=True)
+class SpecFile:
+    """A YAML file found under a spec path: `path` as found, `real` with symbolic links
+    followed (what decides whether it is inside a spec root, and which `exclude` globs it
+    matches, relative to the repository)."""
+
+    path: Path
+    real: str
+
+
 def find_spec_files(paths: list[Path], exclude: list[str], repo_root: Path) -> list[Path]:
     """YAML files under `paths` (files are taken as given), minus the `exclude` globs."""
-    found: list[Path] = []
+    return [found.path for found in walk_spec_files(paths, exclude, repo_root)]
+
+
+def walk_spec_files(paths: list[Path], exclude: list[str], repo_root: Path) -> list[SpecFile]:
+    """find_spec_files, with each file's real path. Each directory is resolved once, and a
+    file's real path is its directory's plus its name unless the file is itself a symbolic
+    link: resolving every file (os.path.realpath, one lstat per component of its path) took
+    37 lstat calls a file, 38,000 for a repository of 1,000 specs."""
+    found: list[SpecFile] = []
     for path in paths:
         if path.is_file():
-            found.append(path)
-            continue
-        for dirpath, dirnames, filenames in os.walk(path):
-            dirnames[:] = sorted(d for d in dirnames if not d.startswith("."))
-            for name in sorted(filenames):
-                if name.endswith((".yaml", ".yml")):
-                    found.append(Path(dirpath) / name)
-    return [p for p in found if not _excluded(p, exclude, repo_root)]
+            found.append(SpecFile(path, os.path.realpath(path)))
+        else:
+            _walk(str(path), os.path.realpath(path), found)
+    repo = os.path.realpath(repo_root)
+    return [f for f in found if not _excluded(f, exclude, repo)]
 
 
-def _excluded(path: Path, patterns: list[str], repo_root: Path) -> bool:
+def _walk(directory: str, real: str, found: list[SpecFile]) -> None:
+    """os.walk's order and rules (sorted; hidden directories skipped; a symbolic link to a
+    directory listed, not followed; unreadable directories skipped), with real paths."""
     try:
-        rel = path.resolve().relative_to(repo_root.resolve()).as_posix()
-    except ValueError:
-        rel = path.as_posix()
+        with os.scandir(directory) as listing:
+            entries = sorted(listing, key=lambda entry: entry.name)
+    except OSError:
+        return
+    below: list[os.DirEntry[str]] = []
+    for entry in entries:
+        try:
+            is_dir = entry.is_dir()
+        except OSError:
+            is_dir = False
+        if is_dir:
+            if not entry.name.startswith(".") and not entry.is_symlink():
+                below.append(entry)
+        elif entry.name.endswith((".yaml", ".yml")):
+            linked = entry.is_symlink()
+            target = os.path.realpath(entry.path) if linked else os.path.join(real, entry.name)
+            found.append(SpecFile(Path(entry.path), target))
+    for entry in below:
+        _walk(entry.path, os.path.join(real, entry.name), found)
+
+
+def inside(real: str, real_directory: str) -> bool:
+    """Whether a real path lies strictly below a real directory (strings: no file system)."""
+    return real.startswith(real_directory.rstrip(os.sep) + os.sep) and real != real_directory
+
+
+def _excluded(found: SpecFile, patterns: list[str], repo: str) -> bool:
+    if not patterns:
+        return False
+    if found.real == repo:
+        rel = "."
+    elif inside(found.real, repo):
+        rel = Path(os.path.relpath(found.real, repo)).as_posix()
+    else:
+        rel = found.path.as_posix()
     return any(fnmatch.fnmatch(rel, pattern) for pattern in patterns)
 
 

@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Collection
+from collections.abc import Callable, Collection
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from evalhub.adapters.files import digest_refs, file_digest, find_spec_files
+from evalhub.adapters.files import digest_refs, file_digest, inside, walk_spec_files
 from evalhub.adapters.yaml_source import parse_documents, read_spec_file
 from evalhub.core.datasets import FileRef
 from evalhub.core.errors import Diagnostic
@@ -15,10 +15,11 @@ from evalhub.core.resolve import adapter_code_key
 from evalhub.core.source import SourceDocument
 
 
-def display(path: Path) -> str:
-    """A path as the user should see it: relative to the working directory when possible."""
+def display(path: Path, cwd: str | None = None) -> str:
+    """A path as the user should see it: relative to the working directory (`cwd` when
+    given, to ask the system once for many paths) when possible."""
     try:
-        return os.path.relpath(path)
+        return os.path.relpath(path, cwd) if cwd else os.path.relpath(path)
     except ValueError:
         return str(path)
 
@@ -36,24 +37,24 @@ class WorkingTreeSpecs:
     origins: dict[Path, tuple[str, int, int, str]] = field(default_factory=dict)
     _root_for: dict[str, Path] = field(default_factory=dict, init=False)
 
-    @staticmethod
-    def _inside(file: Path, root: Path) -> bool:
-        """Whether the file, symbolic links followed, is still inside the root."""
-        real, real_root = file.resolve(), root.resolve()
-        return real_root in real.parents
+    def _root_finder(self) -> Callable[[str], Path]:
+        """The spec root a file belongs to (by its absolute path), judged by where it is
+        written, not where a symbolic link points: the deepest configured root above it, else
+        a directory given on the command line above it, else its own directory. The
+        directories are looked at once, not once per file."""
+        roots = sorted(
+            (os.path.abspath(r) for r in self.roots if r.is_dir()),
+            key=lambda r: -len(Path(r).parts),
+        )
+        given = [os.path.abspath(p) for p in self.paths or [] if p.is_dir()]
 
-    def _root_of(self, file: Path) -> Path:
-        """The spec root a file belongs to, judged by where it is written (not where a
-        symbolic link points)."""
-        written = Path(os.path.abspath(file))
-        candidates = [Path(os.path.abspath(r)) for r in self.roots if r.is_dir()]
-        inside = [r for r in candidates if r in written.parents]
-        if inside:
-            return max(inside, key=lambda r: len(r.parts))
-        for given in self.paths or []:
-            if given.is_dir() and Path(os.path.abspath(given)) in written.parents:
-                return Path(os.path.abspath(given))
-        return written.parent
+        def root_of(written: str) -> Path:
+            for directory in [*roots, *given]:
+                if inside(written, directory):
+                    return Path(directory)
+            return Path(os.path.dirname(written))
+
+        return root_of
 
     def documents(self) -> tuple[list[SourceDocument], list[Diagnostic]]:
         targets = self.paths if self.paths is not None else self.roots
@@ -85,15 +86,22 @@ class WorkingTreeSpecs:
                     )
                 )
         documents: list[SourceDocument] = []
-        files = find_spec_files([t for t in targets if t.exists()], self.exclude, self.repo_root)
+        files = walk_spec_files([t for t in targets if t.exists()], self.exclude, self.repo_root)
         self._root_for.clear()
+        root_of = self._root_finder()
+        real_roots: dict[Path, str] = {}
+        cwd = os.getcwd()
         for file in files:
-            root = self._root_of(file)
-            directory = Path(os.path.abspath(file)).parent.relative_to(root).as_posix()
-            if not self._inside(file, root):
+            written = os.path.abspath(file.path)
+            root = root_of(written)
+            directory = Path(written).parent.relative_to(root).as_posix()
+            shown = display(file.path, cwd)
+            if root not in real_roots:
+                real_roots[root] = os.path.realpath(root)
+            if not inside(file.real, real_roots[root]):
                 problems.append(
                     Diagnostic(
-                        display(file),
+                        shown,
                         0,
                         0,
                         "",
@@ -102,14 +110,12 @@ class WorkingTreeSpecs:
                     )
                 )
                 continue
-            raw, unreadable = read_spec_file(file, display(file))
+            raw, unreadable = read_spec_file(file.path, shown)
             if raw is None:
                 assert unreadable is not None
                 problems.append(unreadable)
                 continue
-            docs, errors = parse_documents(
-                display(file), raw, "" if directory == "." else directory
-            )
+            docs, errors = parse_documents(shown, raw, "" if directory == "." else directory)
             for doc in docs:
                 self._root_for[doc.file] = root
             documents.extend(docs)

@@ -15,6 +15,8 @@ import stat
 from typing import Any
 
 from ruamel.yaml import YAML
+from ruamel.yaml.compat import _DEFAULT_YAML_VERSION
+from ruamel.yaml.constructor import SafeConstructor
 from ruamel.yaml.error import MarkedYAMLError, YAMLError
 from ruamel.yaml.events import (
     MappingEndEvent,
@@ -22,8 +24,10 @@ from ruamel.yaml.events import (
     SequenceEndEvent,
     SequenceStartEvent,
 )
+from ruamel.yaml.main import CParser  # type: ignore[attr-defined]  # libyaml (clib), or None
 from ruamel.yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 from ruamel.yaml.reader import ReaderError
+from ruamel.yaml.resolver import VersionedResolver
 
 from evalhub.core.errors import Diagnostic
 from evalhub.core.source import Path, Position, SourceDocument, format_path
@@ -39,9 +43,61 @@ _SCALAR_TAGS = {
     "tag:yaml.org,2002:bool",
     "tag:yaml.org,2002:null",
 }
+_STR = "tag:yaml.org,2002:str"
 _TIMESTAMP = "tag:yaml.org,2002:timestamp"
 _MERGE = "tag:yaml.org,2002:merge"
 _NULL = "tag:yaml.org,2002:null"
+
+
+class _Resolver(VersionedResolver):
+    """YAML 1.2's implicit types, as ruamel's own resolver decides them, minus its per-file and
+    per-scalar overhead: it looks the version up for every scalar (through two AttributeErrors
+    when the C parser composes, which never reports a %YAML directive anyway) and builds its
+    table of rules again for every file. Together a third of the time a spec file took."""
+
+    _rules: dict[Any, Any] | None = None  # the 1.2 rules: first character -> [(tag, regexp)]
+
+    @property
+    def processing_version(self) -> Any:
+        return _DEFAULT_YAML_VERSION
+
+    @property
+    def versioned_resolver(self) -> Any:
+        rules = _Resolver._rules
+        if rules is None:
+            rules = _Resolver._rules = VersionedResolver(_DEFAULT_YAML_VERSION).versioned_resolver
+            assert None not in rules  # resolve() extends the list of None in place: keep it empty
+        return rules
+
+
+if CParser is not None:
+
+    class _Loader(CParser, SafeConstructor, _Resolver):  # type: ignore[misc]
+        """What YAML(typ="safe").compose_all builds for each stream, defined once: ruamel
+        defines that class anew on every call (a class per spec file)."""
+
+        def __init__(self, stream: Any) -> None:
+            CParser.__init__(self, stream)
+            self._parser = self._composer = self
+            SafeConstructor.__init__(self, loader=self)
+            _Resolver.__init__(self, loadumper=self)
+
+
+def _compose_all(text: str) -> Any:
+    """The nodes of every document in `text`, and the constructor of their scalars."""
+    if CParser is None:  # pragma: no cover - see the import
+        yaml = YAML(typ="safe")
+        return yaml.compose_all(io.StringIO(text)), yaml.constructor
+    loader = _Loader(io.StringIO(text))
+
+    def documents() -> Any:
+        try:
+            while loader.check_node():
+                yield loader.get_node()
+        finally:
+            loader.dispose()
+
+    return documents(), loader
 
 
 class _Abort(Exception):
@@ -86,14 +142,15 @@ class _Builder:
                 "specs are shallow; flatten the structure",
             )
         self.values.setdefault(path, _pos(node))
+        tag = node.tag  # a property building the string anew: read once per node
         if isinstance(node, MappingNode):
-            return self._mapping(node, path, depth)
+            return self._mapping(node, tag, path, depth)
         if isinstance(node, SequenceNode):
-            if node.tag != "tag:yaml.org,2002:seq":
+            if tag != "tag:yaml.org,2002:seq":
                 raise self._bad_tag(node, path)
             return [self.build(item, (*path, i), depth + 1) for i, item in enumerate(node.value)]
         assert isinstance(node, ScalarNode)
-        return self._scalar(node, path)
+        return self._scalar(node, tag, path)
 
     def _bad_tag(self, node: Node, path: Path) -> _Abort:
         return self.fail(
@@ -103,10 +160,10 @@ class _Builder:
             "remove the tag: specs hold plain strings, numbers, booleans, lists and mappings",
         )
 
-    def _scalar(self, node: ScalarNode, path: Path) -> Any:
-        if node.tag == _TIMESTAMP:
-            return node.value  # dates stay the text the author wrote
-        if node.tag not in _SCALAR_TAGS:
+    def _scalar(self, node: ScalarNode, tag: str | None, path: Path) -> Any:
+        if tag in (_STR, _TIMESTAMP):  # dates stay the text the author wrote
+            return node.value  # what SafeConstructor makes of a string, without its detours
+        if tag not in _SCALAR_TAGS:
             raise self._bad_tag(node, path)
         try:
             value = self.constructor.construct_object(node, deep=True)
@@ -123,23 +180,22 @@ class _Builder:
             )
         return value
 
-    def _mapping(self, node: MappingNode, path: Path, depth: int) -> dict[str, Any]:
-        if node.tag != "tag:yaml.org,2002:map":
+    def _mapping(
+        self, node: MappingNode, tag: str | None, path: Path, depth: int
+    ) -> dict[str, Any]:
+        if tag != "tag:yaml.org,2002:map":
             raise self._bad_tag(node, path)
         out: dict[str, Any] = {}
-        merges = [value for key, value in node.value if key.tag == _MERGE]
-        for key_node, value_node in node.value:
-            if key_node.tag == _MERGE:
+        pairs = [(key, key.tag, value) for key, value in node.value]
+        merges = [value for _, key_tag, value in pairs if key_tag == _MERGE]
+        for key_node, key_tag, value_node in pairs:
+            if key_tag == _MERGE:
                 continue
-            if not isinstance(key_node, ScalarNode) or key_node.tag not in _SCALAR_TAGS:
+            if not isinstance(key_node, ScalarNode) or key_tag not in _SCALAR_TAGS:
                 raise self.fail(
                     key_node, path, "mapping keys must be plain strings", "quote the key"
                 )
-            key = (
-                ""
-                if key_node.tag == "tag:yaml.org,2002:null"
-                else str(self._scalar(key_node, path))
-            )
+            key = "" if key_tag == _NULL else str(self._scalar(key_node, key_tag, path))
             child = (*path, key)
             if key in out:
                 first = self.keys[child]
@@ -167,7 +223,7 @@ class _Builder:
         for source in sources:
             if not isinstance(source, MappingNode):
                 raise self.fail(source, path, "'<<' merges only mappings", "merge a mapping")
-            for key, value in self._mapping(source, path, depth + 1).items():
+            for key, value in self._mapping(source, source.tag, path, depth + 1).items():
                 merged.setdefault(key, value)
         return merged
 
@@ -247,14 +303,14 @@ def _could_be_deep(text: str) -> bool:
     return max(indents, default=0) > MAX_DEPTH
 
 
-def _too_deep(file: str, yaml: YAML, text: str) -> Diagnostic | None:
+def _too_deep(file: str, text: str) -> Diagnostic | None:
     """Refuse nesting beyond MAX_DEPTH before composing: the C composer recurses and a
     100,000-deep document would overflow the C stack. libyaml's event parser does not recurse."""
     if not _could_be_deep(text):
         return None
     depth = 0
     try:
-        for event in yaml.parse(io.StringIO(text)):
+        for event in YAML(typ="safe").parse(io.StringIO(text)):
             if isinstance(event, MappingStartEvent | SequenceStartEvent):
                 depth += 1
                 if depth > MAX_DEPTH:
@@ -283,19 +339,19 @@ def parse_documents(
     if text is None:
         assert problem is not None
         return [], [problem]
-    yaml = YAML(typ="safe")  # the C parser when ruamel.yaml.clib is installed: 6x faster
-    deep = _too_deep(file, yaml, text)
+    deep = _too_deep(file, text)
     if deep is not None:
         return [], [deep]
     documents: list[SourceDocument] = []
     errors: list[Diagnostic] = []
+    nodes, constructor = _compose_all(text)
     try:
-        for index, root in enumerate(yaml.compose_all(io.StringIO(text))):
+        for index, root in enumerate(nodes):
             if root is None or (
                 isinstance(root, ScalarNode) and root.tag == _NULL and root.value in ("", "~")
             ):
                 continue  # an empty document (a trailing `---`, say)
-            builder = _Builder(file, yaml.constructor)
+            builder = _Builder(file, constructor)
             try:
                 data = builder.build(root, (), 0)
             except _Abort as abort:

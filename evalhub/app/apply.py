@@ -113,8 +113,8 @@ def apply(
     check_can_commit(project, options.ledger)  # before anything runs
     store = store or open_state_store(project)
     publishing = options.publish and has_signing_key(project)
-    # A wrong registry setting fails before any work.
-    publisher = check_publish_settings(project, publisher) if publishing else None
+    # A wrong registry setting fails before any work (the plan asks the target what it holds).
+    publisher = (publisher or compose.publisher(project)) if publishing else None
     with apply_lock(project, store.identity, options.waiting):
         store.fail_interrupted_runs()  # left running by a killed apply: none is live now
         current = _current_plan(project, options, store, publisher)
@@ -122,6 +122,8 @@ def apply(
         if not any(a.action in RUNNABLE for a in current.plan.actions):
             report.ledger_commit = commit_entries(project, [], options.ledger, current.plan)
             return report
+        if publisher is not None:  # the key, before any unit runs; not loaded when none would
+            check_publish_settings(project, publisher)  # be signed (no signing library imported)
         if not options.confirm(current.plan):
             raise Aborted("apply cancelled; nothing was run")
         scheduled = _scheduled(current)

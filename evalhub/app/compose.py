@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from collections.abc import Collection, Mapping
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from evalhub.adapters.environments import lock, packages
 from evalhub.adapters.files import file_lock, write_atomic
@@ -42,7 +42,6 @@ from evalhub.adapters.git import (
     verify_commit,
 )
 from evalhub.adapters.machine import machine_facts
-from evalhub.adapters.openai_client import fetch_models
 from evalhub.adapters.redact_files import redact_tree
 from evalhub.adapters.spec_files import WorkingTreeSpecs, display
 from evalhub.adapters.yaml_source import parse_documents, read_spec_file
@@ -64,6 +63,7 @@ from evalhub.ports import (
 if TYPE_CHECKING:
     from evalhub.app.project import Project
     from evalhub.client import EvalhubClient
+    from evalhub.core.spec.model import Endpoint
     from evalhub.ports import ControlPlane
 
 __all__ = [
@@ -124,6 +124,14 @@ __all__ = [
 
 
 # -- state and execution ---------------------------------------------------------------------
+
+
+def fetch_models(endpoint: Endpoint, api_key: str | None, timeout: float = 5.0) -> Any:
+    """The endpoint's /models answer, or the error asking for it (httpx is imported here: a
+    command that calls no endpoint does not pay for it)."""
+    from evalhub.adapters.openai_client import fetch_models as fetch
+
+    return fetch(endpoint, api_key, timeout)
 
 
 def mlflow_state_store(

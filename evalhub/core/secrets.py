@@ -8,9 +8,11 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable, Mapping
+from typing import TYPE_CHECKING
 
-from evalhub.core.project import ProjectConfig
-from evalhub.core.resolved import ResolvedUnit
+if TYPE_CHECKING:  # types only: the CLI's error printer imports this module at start-up
+    from evalhub.core.project import ProjectConfig
+    from evalhub.core.resolved import ResolvedUnit
 
 # Credentials evalhub or its CI reads by a fixed name: MLflow's client, git hosts, CI runners,
 # cloud SDKs and the ledger's SSH signing key.

@@ -102,15 +102,17 @@ class SqlReader:
         """The ids of evalhub's active runs MLflow still holds as running."""
         if self._absent():
             return []
+        # The running runs first, then each one's kind tag by the tags' primary key (key,
+        # run_uuid): joined, SQLite walked every run's kind tag instead (0.3 s at 100,000 runs,
+        # paid by every apply, even one with nothing to do).
         kind = TAGS.alias("kind")
-        query = (
-            select(RUNS.c.run_uuid)
-            .select_from(RUNS.join(kind, kind.c.run_uuid == RUNS.c.run_uuid))
-            .where(
-                kind.c.key == records.KIND,
-                RUNS.c.status == "RUNNING",
-                RUNS.c.lifecycle_stage == "active",
-            )
+        evalhub_run = (
+            select(literal(1))
+            .where(kind.c.key == records.KIND, kind.c.run_uuid == RUNS.c.run_uuid)
+            .exists()
+        )
+        query = select(RUNS.c.run_uuid).where(
+            RUNS.c.status == "RUNNING", RUNS.c.lifecycle_stage == "active", evalhub_run
         )
         with translated(self.uri, "read runs from"), self.engine.connect() as conn:
             self._check_schema(conn)

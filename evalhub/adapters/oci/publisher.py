@@ -13,7 +13,7 @@ import re
 from collections.abc import Callable, Collection, Mapping
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from evalhub.adapters.oci.artifact import (
     CREATED,
@@ -36,7 +36,6 @@ from evalhub.adapters.oci.artifact import (
 from evalhub.adapters.oci.attestations import Rejected, check_attestation
 from evalhub.adapters.oci.layout import OciLayout
 from evalhub.adapters.oci.references import Reference, Target, parse_reference
-from evalhub.adapters.oci.registry import Credentials, OciRegistry
 from evalhub.adapters.oci.store import OciStore, artifact_of, attach, copy, push, referrers
 from evalhub.core import attestation
 from evalhub.core.errors import PublishError
@@ -44,6 +43,9 @@ from evalhub.core.project import Registry
 from evalhub.core.publication import Copied, Published
 from evalhub.core.result import EvaluationResult
 from evalhub.ports import Publisher, Signer
+
+if TYPE_CHECKING:
+    from evalhub.adapters.oci.registry import Credentials
 
 REFERRERS_TAG = re.compile(r"^sha256-[0-9a-f]{64}$")
 
@@ -205,6 +207,9 @@ def open_store(
         if not path.is_absolute():
             path = root / path
         return OciLayout(path, str(target))
+    # A registry's client (requests) is imported only for a registry: a layout needs none.
+    from evalhub.adapters.oci.registry import OciRegistry
+
     plain = settings.insecure if insecure is None else insecure
     seconds = timeout if timeout is not None else settings.timeout_seconds
     return OciRegistry(target, credentials(settings, root), insecure=plain, timeout=seconds)
@@ -213,6 +218,8 @@ def open_store(
 def credentials(settings: Registry, root: Path) -> Credentials:
     """The registry credentials, first found wins: a token variable, user and password
     variables, a docker config file. `source` says where they came from, never the values."""
+    from evalhub.adapters.oci.registry import Credentials
+
     if settings.token_env:
         token = os.environ.get(settings.token_env)
         source = f"${settings.token_env}" + ("" if token else " (not set)")
