@@ -159,6 +159,9 @@ class Side:
 
     name: str
     seconds: list[float] = field(default_factory=list)
+    # evalhub sides: each round's wall time minus the unit's own duration in that round (what
+    # the adapter measured around lm_eval), so the model server's drift cancels out
+    around: list[float] = field(default_factory=list)
 
     @property
     def median(self) -> float:
@@ -227,26 +230,41 @@ def bench_lm_eval(root: Path, rounds: int, before: Path | None = None) -> list[S
         out = bare_dir / f"lm_eval-{next(count)}"
         return timed(command(job, include, types, out), bare_dir, env)
 
-    def applying(environment: dict[str, str]) -> Callable[[], float]:
+    def applying(environment: dict[str, str], around: list[float]) -> Callable[[], float]:
         def evalhub() -> float:
             copy = root.parent / f"round-{next(count)}"
             shutil.copytree(root, copy, ignore=shutil.ignore_patterns("bare", "round-*"))
             apply = [sys.executable, "-m", "evalhub.cli.main", "apply", "--yes", "-e", "harness"]
             try:
-                return timed(apply, copy, environment)
+                elapsed = timed(apply, copy, environment)
+                around.append(elapsed - unit_duration(copy))
+                return elapsed
             finally:
                 shutil.rmtree(copy, ignore_errors=True)
 
         return evalhub
 
-    names = ["bare python -m lm_eval", "evalhub apply"]
-    sides = [bare, applying(env)]
+    result = [Side("bare python -m lm_eval"), Side("evalhub apply")]
+    sides = [bare, applying(env, result[1].around)]
     if before is not None:
         # PYTHONPATH comes before the editable install's finder, in apply and in run-unit
-        names.append("evalhub apply (before)")
-        sides.append(applying({**env, "PYTHONPATH": str(before)}))
-    seconds = rotated(sides, rounds)
-    return [Side(name, kept) for name, kept in zip(names, seconds, strict=True)]
+        result.append(Side("evalhub apply (before)"))
+        sides.append(applying({**env, "PYTHONPATH": str(before)}, result[2].around))
+    for side, seconds in zip(result, rotated(sides, rounds), strict=True):
+        side.seconds = seconds
+        del side.around[: len(side.around) - rounds]  # the warm-up's
+    return result
+
+
+def unit_duration(project: Path) -> float:
+    """The lm-eval unit's duration as its adapter measured it (result.json of its run)."""
+    for path in (project / ".evalhub" / "runs").glob("*/result.json"):
+        result = json.loads(path.read_text(encoding="utf-8"))
+        if result.get("framework") == "lm-eval":
+            if result.get("status") != "succeeded":
+                raise SystemExit(f"the lm-eval unit failed: {result.get('error')}")
+            return float(result["duration_seconds"])
+    raise SystemExit(f"no lm-eval result under {project}/.evalhub/runs")
 
 
 async def raw_loop(job: JobSpec) -> tuple[int, float]:
@@ -298,9 +316,13 @@ def bench_builtin(root: Path, rounds: int) -> tuple[int, Side, Side]:
 def overhead(name: str, side: Side, bare: Side) -> str:
     ratio = side.median / bare.median
     fixed = side.median - bare.median
+    around = statistics.median(side.around)
     return (
-        f"  {name:<26}ratio {ratio:6.3f} (medians; target <= 1.05)   "
-        f"fixed cost {fixed:6.2f} s per unit (median - bare median; target < 1)"
+        f"  {name}:\n"
+        f"    ratio {ratio:6.3f} (medians; target <= 1.05)\n"
+        f"    fixed cost {fixed:6.2f} s per unit (median - bare median; target < 1)\n"
+        f"    around the unit {around:6.2f} s (median of each round's apply - its unit's "
+        f"duration; min {min(side.around):.2f})"
     )
 
 
@@ -327,6 +349,7 @@ def main() -> None:
     print(f"lm-eval returns_policy_gen, {rows} rows, same server, {rounds} rounds in rotation:")
     for side in lm_eval:
         print(side.line())
+        print(f"{'':28}rounds: {' '.join(f'{t:.2f}' for t in side.seconds)}")
     print(overhead("evalhub apply", evalhub, bare))
     if was:
         print(overhead(f"evalhub apply at {args.before}", was[0], bare))
