@@ -12,18 +12,27 @@ median of each side are reported, and the ratios are of the medians. Every evalh
 in a fresh copy of the same project (its store exists, the unit is not recorded yet), so each
 round really runs the unit.
 
-Needs `scripts/model_server.py setup`. Run: .venv/bin/python bench/apply_bench.py [ROWS] [ROUNDS]
+With `--before REF` (a git revision of this repository, e.g. `main`), evalhub as it was at REF
+(its `evalhub/` package, extracted to a temporary directory and put first on PYTHONPATH, which
+the unit's process inherits too) is a third side of the lm-eval comparison, interleaved with the
+other two: before and after measured in the same run, on the same server and machine load.
+
+Needs `scripts/model_server.py setup`.
+Run: .venv/bin/python bench/apply_bench.py [ROWS] [ROUNDS] [--before REF]
 """
 
 from __future__ import annotations
 
+import argparse
 import asyncio
+import io
 import json
 import os
 import shutil
 import statistics
 import subprocess
 import sys
+import tarfile
 import tempfile
 import time
 from collections.abc import Callable
@@ -150,6 +159,9 @@ class Side:
 
     name: str
     seconds: list[float] = field(default_factory=list)
+    # evalhub sides: each round's wall time minus the unit's own duration in that round (what
+    # the adapter measured around lm_eval), so the model server's drift cancels out
+    around: list[float] = field(default_factory=list)
 
     @property
     def median(self) -> float:
@@ -167,17 +179,38 @@ def interleaved(
     a: Callable[[], float], b: Callable[[], float], rounds: int
 ) -> tuple[list[float], list[float]]:
     """A warm-up of each side, then `rounds` rounds of A then B."""
-    a()
-    b()
-    first: list[float] = []
-    second: list[float] = []
-    for _ in range(rounds):
-        first.append(a())
-        second.append(b())
+    first, second = rotated([a, b], rounds)
     return first, second
 
 
-def bench_lm_eval(root: Path, rounds: int) -> tuple[Side, Side]:
+def rotated(sides: list[Callable[[], float]], rounds: int) -> list[list[float]]:
+    """A warm-up of each side, then `rounds` rounds of every side in turn (A B C A B C …)."""
+    for side in sides:
+        side()
+    seconds: list[list[float]] = [[] for _ in sides]
+    for _ in range(rounds):
+        for side, kept in zip(sides, seconds, strict=True):
+            kept.append(side())
+    return seconds
+
+
+def extract(revision: str, target: Path) -> Path:
+    """The `evalhub/` package of this repository at `revision`, under `target`."""
+    archive = subprocess.run(
+        ["git", "-C", str(REPO), "archive", revision, "evalhub"],
+        capture_output=True,
+        check=False,
+    )
+    if archive.returncode != 0:
+        raise SystemExit(f"git archive {revision}: {archive.stderr.decode().strip()}")
+    with tarfile.open(fileobj=io.BytesIO(archive.stdout)) as tar:
+        tar.extractall(target, filter="data")
+    return target
+
+
+def bench_lm_eval(root: Path, rounds: int, before: Path | None = None) -> list[Side]:
+    """Bare lm_eval, evalhub apply, and (with `before`: evalhub's package at a revision)
+    evalhub apply as it was, in rotation."""
     env_dir = EnvironmentStore().ensure(LM_EVAL)
     job = job_for(root, "harness", env_dir)
     bare_dir = root / "bare"
@@ -188,6 +221,7 @@ def bench_lm_eval(root: Path, rounds: int) -> tuple[Side, Side]:
         "HF_DATASETS_OFFLINE": "1",
         "TRANSFORMERS_OFFLINE": "1",
     }
+    env.pop("PYTHONPATH", None)
     # The template's store exists (the builtin evaluation recorded once), the harness is new.
     timed([sys.executable, "-m", "evalhub.cli.main", "apply", "--yes", "-e", "builtin"], root, env)
     count = iter(range(10_000))
@@ -196,17 +230,41 @@ def bench_lm_eval(root: Path, rounds: int) -> tuple[Side, Side]:
         out = bare_dir / f"lm_eval-{next(count)}"
         return timed(command(job, include, types, out), bare_dir, env)
 
-    def evalhub() -> float:
-        copy = root.parent / f"round-{next(count)}"
-        shutil.copytree(root, copy, ignore=shutil.ignore_patterns("bare", "round-*"))
-        apply = [sys.executable, "-m", "evalhub.cli.main", "apply", "--yes", "-e", "harness"]
-        try:
-            return timed(apply, copy, env)
-        finally:
-            shutil.rmtree(copy, ignore_errors=True)
+    def applying(environment: dict[str, str], around: list[float]) -> Callable[[], float]:
+        def evalhub() -> float:
+            copy = root.parent / f"round-{next(count)}"
+            shutil.copytree(root, copy, ignore=shutil.ignore_patterns("bare", "round-*"))
+            apply = [sys.executable, "-m", "evalhub.cli.main", "apply", "--yes", "-e", "harness"]
+            try:
+                elapsed = timed(apply, copy, environment)
+                around.append(elapsed - unit_duration(copy))
+                return elapsed
+            finally:
+                shutil.rmtree(copy, ignore_errors=True)
 
-    bare_rounds, evalhub_rounds = interleaved(bare, evalhub, rounds)
-    return Side("bare python -m lm_eval", bare_rounds), Side("evalhub apply", evalhub_rounds)
+        return evalhub
+
+    result = [Side("bare python -m lm_eval"), Side("evalhub apply")]
+    sides = [bare, applying(env, result[1].around)]
+    if before is not None:
+        # PYTHONPATH comes before the editable install's finder, in apply and in run-unit
+        result.append(Side("evalhub apply (before)"))
+        sides.append(applying({**env, "PYTHONPATH": str(before)}, result[2].around))
+    for side, seconds in zip(result, rotated(sides, rounds), strict=True):
+        side.seconds = seconds
+        del side.around[: len(side.around) - rounds]  # the warm-up's
+    return result
+
+
+def unit_duration(project: Path) -> float:
+    """The lm-eval unit's duration as its adapter measured it (result.json of its run)."""
+    for path in (project / ".evalhub" / "runs").glob("*/result.json"):
+        result = json.loads(path.read_text(encoding="utf-8"))
+        if result.get("framework") == "lm-eval":
+            if result.get("status") != "succeeded":
+                raise SystemExit(f"the lm-eval unit failed: {result.get('error')}")
+            return float(result["duration_seconds"])
+    raise SystemExit(f"no lm-eval result under {project}/.evalhub/runs")
 
 
 async def raw_loop(job: JobSpec) -> tuple[int, float]:
@@ -255,9 +313,26 @@ def bench_builtin(root: Path, rounds: int) -> tuple[int, Side, Side]:
     )
 
 
+def overhead(name: str, side: Side, bare: Side) -> str:
+    ratio = side.median / bare.median
+    fixed = side.median - bare.median
+    around = statistics.median(side.around)
+    return (
+        f"  {name}:\n"
+        f"    ratio {ratio:6.3f} (medians; target <= 1.05)\n"
+        f"    fixed cost {fixed:6.2f} s per unit (median - bare median; target < 1)\n"
+        f"    around the unit {around:6.2f} s (median of each round's apply - its unit's "
+        f"duration; min {min(side.around):.2f})"
+    )
+
+
 def main() -> None:
-    rows = int(sys.argv[1]) if len(sys.argv) > 1 else 10
-    rounds = int(sys.argv[2]) if len(sys.argv) > 2 else 5
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("rows", nargs="?", type=int, default=10)
+    parser.add_argument("rounds", nargs="?", type=int, default=5)
+    parser.add_argument("--before", metavar="REF", help="also time evalhub as it was at REF")
+    args = parser.parse_args()
+    rows, rounds = args.rows, args.rounds
     port = free_port()
     model_server("start", port)
     try:
@@ -265,16 +340,19 @@ def main() -> None:
             root = Path(tmp) / "project"
             root.mkdir()
             make_repo(root, f"http://127.0.0.1:{port}/v1", rows)
-            bare, evalhub = bench_lm_eval(root, rounds)
+            before = extract(args.before, Path(tmp) / "before") if args.before else None
+            lm_eval = bench_lm_eval(root, rounds, before)
             requests, raw, builtin = bench_builtin(root, rounds)
     finally:
         model_server("stop", port)
-    print(f"lm-eval returns_policy_gen, {rows} rows, same server, {rounds} interleaved rounds:")
-    print(bare.line())
-    print(evalhub.line())
-    ratio = evalhub.median / bare.median
-    print(f"  ratio evalhub / bare:     {ratio:7.3f}  (medians; target <= 1.05)")
-    print(f"  evalhub's fixed cost:     {evalhub.median - bare.median:7.2f} s per unit (medians)")
+    bare, evalhub, *was = lm_eval
+    print(f"lm-eval returns_policy_gen, {rows} rows, same server, {rounds} rounds in rotation:")
+    for side in lm_eval:
+        print(side.line())
+        print(f"{'':28}rounds: {' '.join(f'{t:.2f}' for t in side.seconds)}")
+    print(overhead("evalhub apply", evalhub, bare))
+    if was:
+        print(overhead(f"evalhub apply at {args.before}", was[0], bare))
     print(f"built-in evaluator, {rows} rows, concurrency 2, {rounds} interleaved rounds:")
     print(raw.line("requests/s", requests))
     print(builtin.line("requests/s", requests))

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import gc
 import json
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -125,3 +128,40 @@ def test_ledger_dir_must_stay_inside_the_repository(tmp_path: Path) -> None:
         in result.stdout
     )
     assert "hint: write a path relative to the repository, e.g. results" in result.stdout
+
+
+def test_the_program_spares_its_last_collection(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Run as the program (argv from sys.argv), evalhub freezes the collector before exiting
+    (bench/apply_bench.py: ~0.45 s of each apply); called with arguments, as a library or a
+    test does, it leaves the collector alone."""
+    assert gc.get_freeze_count() == 0
+    assert cli_main.main(["--version"]) == 0
+    assert gc.get_freeze_count() == 0
+    monkeypatch.setattr(sys, "argv", ["evalhub", "--version"])
+    try:
+        assert cli_main.main() == 0
+        assert gc.get_freeze_count() > 0
+    finally:
+        gc.unfreeze()
+    assert __version__ in capsys.readouterr().out
+
+
+def test_a_frozen_exit_still_writes_everything(tmp_path: Path) -> None:
+    """Exit handlers and stream flushes still run: a buffered write and an atexit handler of
+    the process both reach their files."""
+    script = tmp_path / "run.py"
+    script.write_text(
+        "import atexit, sys\n"
+        "from evalhub.cli.main import main\n"
+        f"atexit.register(lambda: open({str(tmp_path / 'atexit')!r}, 'w').write('ran'))\n"
+        "sys.stdout.write('x' * 100000)\n"
+        "sys.argv = ['evalhub', '--version']\n"
+        "sys.exit(main())\n"
+    )
+    out = subprocess.run(
+        [sys.executable, str(script)], capture_output=True, text=True, check=True, timeout=60
+    ).stdout
+    assert out.startswith("x" * 100000) and __version__ in out
+    assert (tmp_path / "atexit").read_text() == "ran"
