@@ -32,7 +32,9 @@ def main() -> int:
     users: dict[tuple[str, ...], set[str]] = {}
     for unit in (u for e in evaluations for u in e.units if u.provider.requirements):
         users.setdefault(unit.provider.requirements, set()).add(unit.provider.name)
-    store = EnvironmentStore(environment_root(project))
+    store = EnvironmentStore(
+        environment_root(project), installer=project.config.executors.installer
+    )
 
     def build(requirements: tuple[str, ...]) -> bool:
         name = environment_name(sorted(users[requirements]), requirements)
