@@ -121,7 +121,15 @@ class EnvironmentStore:
             tmp = final.with_name(f"{final.name}.tmp-{os.getpid()}")
             shutil.rmtree(tmp, ignore_errors=True)
             try:
-                self._build(tmp, requirements, log, step or (lambda text: None), lock)
+                unlocked = self.path_for(requirements)
+                if lock and self.is_ready(unlocked) and _recorded(unlocked, "lock") == sorted(lock):
+                    # the environment the lock was taken from (`evalhub lock`): the same
+                    # packages, so linked, not installed again
+                    if step is not None:
+                        step("linking the environment its lock was taken from")
+                    shutil.copytree(unlocked, tmp, symlinks=True, copy_function=_link)
+                else:
+                    self._build(tmp, requirements, log, step or (lambda text: None), lock)
                 os.replace(tmp, final)
             finally:
                 shutil.rmtree(tmp, ignore_errors=True)
@@ -194,13 +202,10 @@ class EnvironmentStore:
             step(f"installer uv (forced): ignoring pip's setting {names}, which uv lacks")
         return Uv(binary, python, settings, log, self._run)
 
-    @staticmethod
     def _run(
-        command: list[str],
-        log: Path | None,
-        env: Mapping[str, str] | None = None,
-        shown_env: str = "",
+        self, command: list[str], log: Path | None, env: Env = None, shown_env: str = ""
     ) -> str:
+        """Every build step runs here (a seam: tests simulate the installers)."""
         return run_step(command, log, env, shown_env)
 
     @staticmethod
@@ -213,7 +218,8 @@ class EnvironmentStore:
         ).stdout.split()
 
 
-Runner = Callable[[list[str], "Path | None", "Mapping[str, str] | None", str], str]
+Env = Mapping[str, str] | None
+Runner = Callable[[list[str], Path | None, Env, str], str]
 
 
 class Tool(Protocol):
@@ -263,12 +269,7 @@ class Uv:
         self.run(command, self.log, self.env, self.shown)
 
 
-def run_step(
-    command: list[str],
-    log: Path | None,
-    env: Mapping[str, str] | None = None,
-    shown_env: str = "",
-) -> str:
+def run_step(command: list[str], log: Path | None, env: Env = None, shown_env: str = "") -> str:
     """Run a build step; its output goes to `log`, and its tail into the error if it fails.
     Returns its standard output."""
     proc = subprocess.run(command, capture_output=True, text=True, check=False, env=env)
@@ -285,6 +286,14 @@ def run_step(
             "check the provider's `requirements` (pip must find every one on its index)",
         )
     return proc.stdout
+
+
+def _link(source: str, target: str) -> None:
+    """A hard link (the store's files are never modified), a copy across file systems."""
+    try:
+        os.link(source, target)
+    except OSError:
+        shutil.copy2(source, target)
 
 
 def installed(env: Path) -> list[str]:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from pydantic import ValidationError
@@ -11,9 +11,9 @@ from pydantic import ValidationError
 from evalhub.app import compose
 from evalhub.app.keys import has_signing_key
 from evalhub.app.project import Project, require_project
-from evalhub.app.specs import resolved_evaluations
+from evalhub.app.specs import resolved_with_notes
 from evalhub.app.state import open_state_store
-from evalhub.core.errors import ConfigError, EvalhubError, PublishError
+from evalhub.core.errors import ConfigError, Diagnostic, EvalhubError, PublishError
 from evalhub.core.fingerprint import Fingerprints
 from evalhub.core.plan import Plan, make_plan
 from evalhub.core.records import PUBLISHED_DIGEST
@@ -34,6 +34,7 @@ class ProjectPlan:
     evaluations: list[ResolvedEvaluation]  # the selected evaluations, resolved
     store: str
     selection: list[str] | None
+    notes: list[Diagnostic] = field(default_factory=list)  # providers without a lock
 
     def saved(self) -> SavedPlan:
         return SavedPlan(store=self.store, selection=self.selection, plan=self.plan)
@@ -64,10 +65,12 @@ def make_project_plan(
     `evaluations`: resolved already (a job submitted to `evalhub serve`), instead of the
     specs' — planned alone, so nothing else shows as orphaned."""
     require_project(project)
+    notes: list[Diagnostic] = []
     if evaluations is not None:
         names = [e.name for e in evaluations]
     else:
-        evaluations = select(resolved_evaluations(project, project.spec_source()), names)
+        every, notes = resolved_with_notes(project, project.spec_source())
+        evaluations = select(every, names)
     store = store or open_state_store(project)
     fingerprints = Fingerprints()
     state = store.read({fingerprints.unit(u) for e in evaluations for u in e.units})
@@ -82,7 +85,7 @@ def make_project_plan(
         publishing=publishing,
         lost=lost,
     )
-    return ProjectPlan(plan, evaluations, store.uri, list(names) if names else None)
+    return ProjectPlan(plan, evaluations, store.uri, list(names) if names else None, notes)
 
 
 def _unpublished(project: Project, state: State, publisher: Publisher | None) -> set[str]:

@@ -19,6 +19,7 @@ COMMANDS = {
     "init": "evalhub.cli.commands.init_cmd:init",
     "validate": "evalhub.cli.commands.validate_cmd:validate",
     "schema": "evalhub.cli.commands.schema_cmd:schema",
+    "lock": "evalhub.cli.commands.lock_cmd:lock",
     "plan": "evalhub.cli.commands.plan_cmd:plan",
     "apply": "evalhub.cli.commands.apply_cmd:apply",
     "run-unit": "evalhub.cli.commands.run_unit_cmd:run_unit",
