@@ -144,9 +144,8 @@ def check_locks(
                     line,
                     column,
                     "spec.requirements",
-                    f"provider {name!r} has requirements but no lock ({path}): its environment "
-                    "is whatever resolves the day it is built, and its units' fingerprints "
-                    "do not change when that does",
+                    f"provider {name!r} has requirements but no lock: what they resolve to "
+                    "can change while its fingerprints stay the same",
                     fix,
                 )
             )
