@@ -326,21 +326,30 @@ def _recorded(env: Path | None, field: str) -> list[str]:
         return []
 
 
-def build_at(env: Path, requirements: list[str]) -> None:
-    """Build the managed environment of `requirements` at `env` itself (not keyed under a
-    store root): what the runner image does at ENVIRONMENT_DIR (evalhub.core.runner_image),
-    the same steps as a local managed environment, torch first."""
-    EnvironmentStore(env.parent)._build(env, requirements, None, lambda text: print(text))
+def build_at(env: Path, requirements: list[str], lock: Sequence[str] = ()) -> None:
+    """Build the managed environment of `requirements` (exactly `lock`, when given) at `env`
+    itself (not keyed under a store root): what the runner image does at ENVIRONMENT_DIR
+    (evalhub.core.runner_image), the same steps as a local managed environment."""
+    EnvironmentStore(env.parent)._build(env, requirements, None, lambda text: print(text), lock)
+
+
+def build_arguments(args: list[str]) -> tuple[Path, list[str], list[str]]:
+    """`DIR REQUIREMENT... [--lock PIN...]` -> (DIR, requirements, lock)."""
+    rest = args[1:]
+    cut = rest.index("--lock") if "--lock" in rest else len(rest)
+    return Path(args[0]), rest[:cut], rest[cut + 1 :]
 
 
 def main(argv: list[str] | None = None) -> int:
-    """`python -m evalhub.adapters.environments build DIR REQUIREMENT...` (in image builds)."""
+    """`python -m evalhub.adapters.environments build DIR REQUIREMENT... [--lock PIN...]`
+    (in image builds)."""
     args = sys.argv[1:] if argv is None else argv
     if len(args) < 2 or args[0] != "build":
-        print("usage: python -m evalhub.adapters.environments build DIR REQUIREMENT...")
+        usage = "build DIR REQUIREMENT... [--lock PIN...]"
+        print(f"usage: python -m evalhub.adapters.environments {usage}")
         return 2
     try:
-        build_at(Path(args[1]), args[2:])
+        build_at(*build_arguments(args[1:]))
     except ExecutionError as exc:
         print(f"error: {exc.message}", file=sys.stderr)
         return 1
