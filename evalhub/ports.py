@@ -41,6 +41,11 @@ class SpecSource(Protocol):
         keyed by evalhub.core.resolve.adapter_code_key."""
         ...
 
+    def read_beside(self, doc: SourceDocument, name: str) -> str | None:
+        """The text of the file `name` in the directory of `doc`'s spec file (a provider's
+        lock), or None when there is none."""
+        ...
+
 
 class StateStore(Protocol):
     """Where results are recorded (MLflow) and where the planner reads what was recorded.
@@ -127,8 +132,10 @@ class EnvironmentStore(Protocol):
         requirements: list[str],
         log: Path | None = None,
         step: Callable[[str], None] | None = None,
+        lock: Sequence[str] = (),
     ) -> Path | None:
-        """The environment holding `requirements`, built once (None: none needed). Raises
+        """The environment holding `requirements`, built once (None: none needed); with a
+        `lock` (the provider's committed `name==version` lines), exactly the lock. Raises
         ExecutionError when it cannot be built. While building (never when it is ready), each
         step is told to `step` ("installing torch==2.13.0")."""
         ...

@@ -17,7 +17,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from evalhub.adapters.environments import EnvironmentStore
-from evalhub.app.jobs import environment_root
+from evalhub.app.jobs import Needs, environment_root, needs
 from evalhub.app.project import load_project
 from evalhub.app.specs import resolved_evaluations
 from evalhub.core.errors import EvalhubError
@@ -29,13 +29,16 @@ BUILDERS = 2  # pip is mostly downloads and unpacking: two at a time keep 2 core
 def main() -> int:
     project = load_project(Path(sys.argv[1]) if len(sys.argv) > 1 else None)
     evaluations = resolved_evaluations(project, project.spec_source())
-    users: dict[tuple[str, ...], set[str]] = {}
+    users: dict[Needs, set[str]] = {}  # (requirements, lock) -> the providers using them
     for unit in (u for e in evaluations for u in e.units if u.provider.requirements):
-        users.setdefault(unit.provider.requirements, set()).add(unit.provider.name)
-    store = EnvironmentStore(environment_root(project))
+        users.setdefault(needs(unit), set()).add(unit.provider.name)
+    store = EnvironmentStore(
+        environment_root(project), installer=project.config.executors.installer
+    )
 
-    def build(requirements: tuple[str, ...]) -> bool:
-        name = environment_name(sorted(users[requirements]), requirements)
+    def build(wanted: Needs) -> bool:
+        requirements, lock = wanted
+        name = environment_name(sorted(users[wanted]), requirements)
         started = time.monotonic()
         log = project.state_dir / "logs" / "environments.log"
 
@@ -43,7 +46,7 @@ def main() -> int:
             print(f"[envs] {name}: {text}", flush=True)
 
         try:
-            path = store.ensure(list(requirements), log, step)
+            path = store.ensure(list(requirements), log, step, lock)
         except EvalhubError as exc:
             print(f"[envs] {name}: FAILED: {exc.message}", flush=True)
             return False

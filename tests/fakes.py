@@ -251,6 +251,7 @@ class NoEnvironments:
         requirements: list[str],
         log: Path | None = None,
         step: Callable[[str], None] | None = None,
+        lock: Sequence[str] = (),
     ) -> Path | None:
         bad = sorted(self.broken.intersection(requirements))
         if bad:

@@ -134,6 +134,16 @@ class WorkingTreeSpecs:
             problems.extend(missing)
         return digests, problems
 
+    def read_beside(self, doc: SourceDocument, name: str) -> str | None:
+        root = self._root_for.get(doc.file, self.repo_root)
+        path = root / doc.directory / name
+        if not path.is_file() or not self._inside(path, root):
+            return None
+        try:
+            return path.read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError):
+            return None
+
     def code_digests(self, adapters: Collection[str]) -> dict[str, str]:
         """Digests of the code of bring-your-own adapters (`package.module:Class`) that live in
         the repository, keyed by core.resolve.adapter_code_key. `evalhub run-unit` imports them

@@ -145,7 +145,10 @@ def apply(
             _Seams(
                 redacting(store, project.config, current.evaluations),
                 executor,
-                environments or compose.environment_store(environment_root(project)),
+                environments
+                or compose.environment_store(
+                    environment_root(project), project.config.executors.installer
+                ),
                 options.display,
                 publisher,
                 options.environment_events,

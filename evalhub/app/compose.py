@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from collections.abc import Collection, Mapping
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
 
 from evalhub.adapters.environments import lock, packages
 from evalhub.adapters.files import file_lock, write_atomic
@@ -233,11 +233,14 @@ def kubernetes_manifests(project: Project, job: JobSpec, execution: Execution | 
         raise ConfigError(f"{job.unit}: {exc.reason}") from None
 
 
-def environment_store(root: Path | None) -> EnvironmentStore:
-    """The providers' managed environments under `root` (None: ~/.cache/evalhub/envs)."""
+def environment_store(
+    root: Path | None, installer: Literal["auto", "uv", "pip"] = "auto"
+) -> EnvironmentStore:
+    """The providers' managed environments under `root` (None: ~/.cache/evalhub/envs),
+    installed by `installer` (executors.installer)."""
     from evalhub.adapters.environments import EnvironmentStore as Environments
 
-    return Environments(root)
+    return Environments(root, installer=installer)
 
 
 # -- keys ------------------------------------------------------------------------------------

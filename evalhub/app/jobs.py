@@ -60,6 +60,13 @@ def environment_root(project: Project) -> Path | None:
     return project.root / configured if configured else None
 
 
+Needs = tuple[tuple[str, ...], tuple[str, ...]]  # a provider's requirements and its lock
+
+
+def needs(unit: ResolvedUnit) -> Needs:
+    return unit.provider.requirements, unit.provider.lock
+
+
 Batch = tuple[list[JobSpec], list[tuple[JobSpec, JobResults]]]  # to run, failed before running
 
 
@@ -93,7 +100,8 @@ def job_batches(
     stamp = time.strftime("%Y%m%dT%H%M%S")
     wanted: list[tuple[ResolvedEvaluation, ResolvedUnit, UnitWork]] = []
     contained: list[JobSpec] = []
-    users: dict[tuple[str, ...], list[str]] = {}  # requirements -> the providers using them
+    # (requirements, lock) -> the providers using them: one environment each
+    users: dict[Needs, list[str]] = {}
     for item in scheduled:
         for work in item.action.units:
             if work.status == "shared":
@@ -103,7 +111,7 @@ def job_batches(
                 contained.append(job_spec(project, item.evaluation, unit, work, None, stamp))
                 continue
             wanted.append((item.evaluation, unit, work))
-            users.setdefault(unit.provider.requirements, []).append(unit.provider.name)
+            users.setdefault(needs(unit), []).append(unit.provider.name)
     if contained:
         yield contained, []
     pool = ThreadPoolExecutor(max_workers=builders, thread_name_prefix="evalhub-env")
@@ -118,7 +126,7 @@ def job_batches(
             built = {futures[f]: f.result() for f in done}
             batch: Batch = ([], [])
             for evaluation, unit, work in wanted:
-                reqs = unit.provider.requirements
+                reqs = needs(unit)
                 if reqs not in built:
                     continue
                 env = built[reqs]
@@ -137,10 +145,11 @@ def job_batches(
 def _environment(
     project: Project,
     environments: Environments,
-    requirements: tuple[str, ...],
+    wanted: Needs,
     providers: list[str],
     events: EnvironmentEvents | None,
 ) -> Path | str | None:
+    requirements, lock = wanted
     log = project.state_dir / "logs" / "environments.log"
     name = environment_name(providers, requirements) if requirements else ""
     building = False
@@ -152,7 +161,7 @@ def _environment(
             events.environment_step(name, text)
 
     try:
-        env = environments.ensure(list(requirements), log, step)
+        env = environments.ensure(list(requirements), log, step, lock)
     except EvalhubError as exc:
         if events is not None:
             events.environment_done(name, f"{exc.message.splitlines()[0]} (log: {log})")

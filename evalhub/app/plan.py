@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from pydantic import ValidationError
@@ -11,9 +11,9 @@ from pydantic import ValidationError
 from evalhub.app import compose
 from evalhub.app.keys import has_signing_key
 from evalhub.app.project import Project, require_project
-from evalhub.app.specs import resolved_evaluations
+from evalhub.app.specs import resolved_with_notes
 from evalhub.app.state import open_state_store
-from evalhub.core.errors import ConfigError, EvalhubError, PublishError
+from evalhub.core.errors import ConfigError, Diagnostic, EvalhubError, PublishError
 from evalhub.core.fingerprint import Fingerprints
 from evalhub.core.plan import Plan, make_plan
 from evalhub.core.records import PUBLISHED_DIGEST
@@ -34,6 +34,7 @@ class ProjectPlan:
     evaluations: list[ResolvedEvaluation]  # the selected evaluations, resolved
     store: str
     selection: list[str] | None
+    notes: list[Diagnostic] = field(default_factory=list)  # providers without a lock
 
     def saved(self) -> SavedPlan:
         return SavedPlan(store=self.store, selection=self.selection, plan=self.plan)
@@ -64,6 +65,7 @@ def make_project_plan(
     `evaluations`: resolved already (a job submitted to `evalhub serve`), instead of the
     specs' — planned alone, so nothing else shows as orphaned."""
     require_project(project)
+    notes: list[Diagnostic] = []
     store = store or open_state_store(project)
     fingerprints = Fingerprints()
     given = evaluations
@@ -74,11 +76,12 @@ def make_project_plan(
     def unit_fingerprints() -> set[str]:
         # Resolving the specs while the store reads what needs no fingerprints: a tracking
         # server searches the heads meanwhile.
-        found = (
-            given
-            if given is not None
-            else select(resolved_evaluations(project, project.spec_source()), names)
-        )
+        if given is not None:
+            found = given
+        else:
+            every, noted = resolved_with_notes(project, project.spec_source())
+            found = select(every, names)
+            notes.extend(noted)
         resolved.extend(found)
         return {fingerprints.unit(u) for e in found for u in e.units}
 
@@ -95,7 +98,7 @@ def make_project_plan(
         publishing=publishing,
         lost=lost,
     )
-    return ProjectPlan(plan, evaluations, store.uri, list(names) if names else None)
+    return ProjectPlan(plan, evaluations, store.uri, list(names) if names else None, notes)
 
 
 def _unpublished(project: Project, state: State, publisher: Publisher | None) -> set[str]:

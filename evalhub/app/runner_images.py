@@ -8,6 +8,7 @@ from evalhub import __version__
 from evalhub.app.project import Project
 from evalhub.app.specs import load_specs
 from evalhub.core.errors import ConfigError, SpecError
+from evalhub.core.resolve import provider_lock
 from evalhub.core.runner_image import RunnerImage
 from evalhub.core.suggest import suggest
 
@@ -22,4 +23,5 @@ def provider_runner_image(project: Project, name: str) -> RunnerImage:
         raise ConfigError(f"no Provider named {name!r}", suggest(name, providers, "Providers"))
     spec = providers[name].spec.spec
     base = project.config.executors.dagger.base_image
-    return RunnerImage(base, __version__, tuple(spec.requirements), spec.image)
+    lock = provider_lock(loaded.digests, name)
+    return RunnerImage(base, __version__, tuple(spec.requirements), spec.image, lock)

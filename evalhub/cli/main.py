@@ -30,6 +30,14 @@ COMMANDS: dict[str, tuple[str, str]] = {
         "evalhub.cli.commands.schema_cmd:schema",
         "Write the JSON Schemas of every kind and of evalhub.yaml (draft 2020-12).",
     ),
+    "lock": (
+        "evalhub.cli.commands.lock_cmd:lock",
+        "Write each provider's lock (`<provider>.lock` beside its spec file): the exact "
+        "`name==version` of every package its managed environment holds, for this platform "
+        "and Python. Commit it: the provider's identity then includes it, its environment is "
+        "built from it exactly, and validate and plan fail when its requirements change "
+        "without it.",
+    ),
     "plan": (
         "evalhub.cli.commands.plan_cmd:plan",
         "Show what must run: diff the specs against the runs recorded in MLflow.",

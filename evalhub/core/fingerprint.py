@@ -15,6 +15,7 @@ from __future__ import annotations
 from typing import Any
 
 from evalhub.core.canonical import sha256_hex
+from evalhub.core.provider_lock import lock_digest
 from evalhub.core.resolved import ResolvedEvaluation, ResolvedModel, ResolvedUnit
 
 FINGERPRINT_VERSION = 1
@@ -70,6 +71,11 @@ def provider_identity(unit: ResolvedUnit) -> dict[str, Any]:
     # name does. Present only then, so built-in providers keep their identities (golden tests).
     if provider.code:
         identity["code"] = provider.code
+    # A committed lock (core/provider_lock.py): the exact packages its environment holds.
+    # Present only then, so providers without a lock keep their identities (golden tests):
+    # relocking re-plans the provider's units, and nothing else changes any other identity.
+    if provider.lock:
+        identity["lock"] = lock_digest(provider.lock)
     return identity
 
 

@@ -261,6 +261,12 @@ class Executors(Strict):
         default=None,
         description="Cache of the providers' managed environments (default ~/.cache/evalhub).",
     )
+    installer: Literal["auto", "uv", "pip"] = Field(
+        default="auto",
+        description="What installs the managed environments: auto (uv, with pip's "
+        "configuration translated, or pip when uv is missing or a pip setting has no uv "
+        "equivalent), uv, or pip. EVALHUB_INSTALLER overrides it.",
+    )
     kubernetes: KubernetesSettings = Field(default_factory=KubernetesSettings)
     dagger: DaggerSettings = Field(default_factory=DaggerSettings)
 

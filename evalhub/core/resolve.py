@@ -34,6 +34,19 @@ def code_name(provider: ProviderSpec) -> str | None:
     return None
 
 
+# A provider's lock travels in the same mapping too: its packages, one per line.
+PROVIDER_LOCK = "/provider-lock/"
+
+
+def provider_lock_key(provider: str) -> str:
+    return f"{PROVIDER_LOCK}{provider}"
+
+
+def provider_lock(digests: Mapping[str, str], provider: str) -> tuple[str, ...]:
+    """The packages of `provider`'s current lock (empty: none, or not current)."""
+    return tuple(digests.get(provider_lock_key(provider), "").split())
+
+
 def adapter_code(digests: Mapping[str, str], adapter: str) -> dict[str, str]:
     """Repository path -> digest of every file of `adapter`'s code that was hashed."""
     prefix = adapter_code_key(adapter, "")
@@ -140,6 +153,7 @@ def _unit(
             resources=provider.resources,
             config=dict(provider.config),
             code=adapter_code(digests, name) if (name := code_name(provider)) else {},
+            lock=provider_lock(digests, entry.provider),
         ),
         benchmark=entry.benchmark,
         params=params,

@@ -40,6 +40,11 @@ class ResolvedProvider(Strict):
         description="A bring-your-own adapter's files in the repository (path relative to the "
         "repository root -> digest); empty for built-in adapters and installed packages.",
     )
+    lock: tuple[str, ...] = Field(
+        default=(),
+        description="The provider's committed lock (`name==version` of every package of its "
+        "managed environment, core/provider_lock.py); empty when it has none.",
+    )
 
 
 class ResolvedUnit(Strict):

@@ -44,6 +44,7 @@ class RunnerImage:
     evalhub_version: str
     requirements: tuple[str, ...]
     own: str | None = None
+    lock: tuple[str, ...] = ()  # the Provider's committed lock: its environment holds exactly it
 
     @property
     def built(self) -> bool:
@@ -66,6 +67,7 @@ class RunnerImage:
             "base": self.base,
             "evalhub_version": self.evalhub_version,
             "requirements": list(self.requirements),
+            "lock": list(self.lock),
             "own": self.own,
             "environment": self.environment,
             "tag": self.tag,
@@ -110,22 +112,24 @@ class RunnerImage:
                     "build",
                     ENVIRONMENT_DIR,
                     *self.requirements,
+                    *(("--lock", *self.lock) if self.lock else ()),
                 )
             )
         return steps
 
     def key(self) -> str:
         """A content identity of the definition: equal keys, equal images (with a pinned base)."""
-        return sha256_hex(
-            {
-                "format": RUNNER_IMAGE_FORMAT,
-                "base": self.base,
-                "own": self.own,
-                "evalhub": self.evalhub_version,
-                # pip resolves requirements as a set; the torch pin goes first whatever the order
-                "requirements": sorted(self.requirements),
-            }
-        )
+        identity: dict[str, object] = {
+            "format": RUNNER_IMAGE_FORMAT,
+            "base": self.base,
+            "own": self.own,
+            "evalhub": self.evalhub_version,
+            # pip resolves requirements as a set; the torch pin goes first whatever the order
+            "requirements": sorted(self.requirements),
+        }
+        if self.lock:  # present only then: unlocked Providers keep their image keys
+            identity["lock"] = sorted(self.lock)
+        return sha256_hex(identity)
 
     @property
     def tag(self) -> str:
@@ -156,7 +160,7 @@ def runner_image(
     provider: ResolvedProvider, evalhub_version: str, base: str = DEFAULT_BASE
 ) -> RunnerImage:
     """The runner image of `provider`."""
-    return RunnerImage(base, evalhub_version, provider.requirements, provider.image)
+    return RunnerImage(base, evalhub_version, provider.requirements, provider.image, provider.lock)
 
 
 def _json(step: tuple[str, ...]) -> str:

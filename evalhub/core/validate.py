@@ -36,6 +36,8 @@ class Validation:
     specs: SpecSet = field(default_factory=SpecSet)
     diagnostics: list[Diagnostic] = field(default_factory=list)
     documents: int = 0
+    # Not problems, but worth saying: a provider with requirements and no lock.
+    notes: list[Diagnostic] = field(default_factory=list)
 
     @property
     def ok(self) -> bool:

@@ -70,6 +70,7 @@ class SlowEnvironments:
         requirements: list[str],
         log: Path | None = None,
         step: Callable[[str], None] | None = None,
+        lock: Sequence[str] = (),
     ) -> Path | None:
         if not requirements:
             return None

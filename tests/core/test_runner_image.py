@@ -132,3 +132,19 @@ def test_only_the_units_files_are_mounted_and_identity_is_kept() -> None:
     assert inside.job.fingerprint == host.fingerprint
     assert inside.job.spec.files == host.spec.files
     assert inside.job.spec_root == f"{PROJECT_DIR}/evals" and inside.job.environment is None
+
+
+def test_a_locked_provider_s_image_builds_exactly_its_lock_and_has_its_own_key() -> None:
+    from evalhub.adapters.environments import build_arguments
+
+    unlocked = RunnerImage("python:3.11-slim", "0.1.0", (TORCH,))
+    pins = ("torch==2.13.0+cpu", "sympy==1.14.0")
+    locked = RunnerImage("python:3.11-slim", "0.1.0", (TORCH,), lock=pins)
+    relocked = RunnerImage("python:3.11-slim", "0.1.0", (TORCH,), lock=pins[:1])
+    assert len({unlocked.key(), locked.key(), relocked.key()}) == 3
+    assert locked.key() == RunnerImage("python:3.11-slim", "0.1.0", (TORCH,), lock=pins[::-1]).key()
+    (step,) = locked.install_steps("w.whl")[1:]
+    assert step[-3:] == ("--lock", *pins)
+    target, requirements, lock = build_arguments(list(step[4:]))
+    assert (str(target), requirements, lock) == (ENVIRONMENT_DIR, [TORCH], list(pins))
+    assert build_arguments(list(unlocked.install_steps("w.whl")[1][4:]))[2] == []

@@ -52,6 +52,8 @@ def plan(
     """
     project = load_project()
     result = make_project_plan(project, list(names) or None)
+    for note in result.notes:  # on stderr: the plan itself (JSON, markdown) stays clean
+        err(f"note: {note.render()}")
     if fmt == "json":
         out(plan_json(result.plan))
     elif fmt == "markdown":

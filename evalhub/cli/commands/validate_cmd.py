@@ -28,5 +28,5 @@ def validate(paths: tuple[Path, ...], fmt: str) -> int:
         out(render(exc.diagnostics, 1))
         return EXIT_ERROR
     result = run_validate(project, list(paths))
-    out(render(result.diagnostics, result.documents))
+    out(render(result.diagnostics, result.documents, result.notes))
     return EXIT_OK if result.ok else EXIT_ERROR
