@@ -137,7 +137,7 @@ class WorkingTreeSpecs:
     def read_beside(self, doc: SourceDocument, name: str) -> str | None:
         root = self._root_for.get(doc.file, self.repo_root)
         path = root / doc.directory / name
-        if not path.is_file() or not self._inside(path, root):
+        if not path.is_file() or not inside(os.path.realpath(path), os.path.realpath(root)):
             return None
         try:
             return path.read_text(encoding="utf-8")
