@@ -47,7 +47,7 @@ def test_init_then_validate(tmp_path: Path) -> None:
     checked = run_cli("validate", "--format", "json", cwd=project)
     assert checked.code == 0, checked.stdout
     report = json.loads(checked.stdout)
-    assert report == {"format_version": 1, "ok": True, "documents": 5, "errors": []}
+    assert report == {"format_version": 1, "ok": True, "documents": 5, "errors": [], "notes": []}
 
 
 def test_init_never_overwrites_and_keeps_gitignore(tmp_path: Path) -> None:

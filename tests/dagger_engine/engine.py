@@ -374,7 +374,9 @@ class Engine:
         if argv[:4] == ["python", "-m", "pip", "install"] and argv[-1].endswith(".whl"):
             return self._install_wheel(state, argv[-1])
         if argv[:4] == ["python", "-m", "evalhub.adapters.environments", "build"]:
-            return self._environment(state, argv[4], argv[5:])
+            # a locked Provider's lock follows `--lock`: the fake keys environments by requirements
+            cut = argv.index("--lock") if "--lock" in argv else len(argv)
+            return self._environment(state, argv[4], argv[5:cut])
         if argv[:4] == ["python", "-m", "pip", "wheel"]:
             return self._wheel(state, argv[argv.index("-w") + 1], argv[-1])
         self._run(state, argv)
