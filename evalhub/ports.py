@@ -4,25 +4,26 @@ from __future__ import annotations
 
 from collections.abc import Callable, Collection, Mapping, Sequence
 from pathlib import Path
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
-from evalhub.core.api import Collection as ApiCollection
-from evalhub.core.api import Health, Job, JobRequest, Provider
-from evalhub.core.datasets import FileRef
-from evalhub.core.errors import Diagnostic
-from evalhub.core.job import JobResults, JobSpec, JobStatusUpdate
-from evalhub.core.publication import (
-    Copied,
-    ImageVerification,
-    KeyRef,
-    Opened,
-    Published,
-    Verification,
-)
-from evalhub.core.records import NewRun, RunOutcome
-from evalhub.core.result import EvaluationResult
-from evalhub.core.source import SourceDocument
-from evalhub.core.state import State
+if TYPE_CHECKING:  # annotations only: importing the ports costs no model module
+    from evalhub.core.api import Collection as ApiCollection
+    from evalhub.core.api import Health, Job, JobRequest, Provider
+    from evalhub.core.datasets import FileRef
+    from evalhub.core.errors import Diagnostic
+    from evalhub.core.job import JobResults, JobSpec, JobStatusUpdate
+    from evalhub.core.publication import (
+        Copied,
+        ImageVerification,
+        KeyRef,
+        Opened,
+        Published,
+        Verification,
+    )
+    from evalhub.core.records import NewRun, RunOutcome
+    from evalhub.core.result import EvaluationResult
+    from evalhub.core.source import SourceDocument
+    from evalhub.core.state import State
 
 
 class SpecSource(Protocol):

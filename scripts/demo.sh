@@ -31,7 +31,7 @@ stop() {
 }
 trap stop EXIT
 
-phase "model server: setting up (compiles llama-cpp-python once, 7-12 min on 2 cores; then cached)"
+phase "model server: setting up (compiles llama-cpp-python once, 3-12 min on 2 cores; then cached)"
 python3 scripts/model_server.py setup
 python3 scripts/model_server.py start --port "$PORT"
 

@@ -10,8 +10,9 @@ llama-cpp-python's OpenAI-compatible server on 127.0.0.1. Nothing is downloaded 
     scripts/model_server.py tokenizer        # print the HF tokenizer directory (built once)
 
 The environment lives in ~/.cache/evalhub/model-server-<key> (XDG_CACHE_HOME respected), keyed by
-the pins below: llama-cpp-python builds from source (7-12 minutes on 2 cores) the first time and
-pip caches the wheel, so a rebuild takes seconds. Standard library only: runs before any venv.
+the pins below: llama-cpp-python builds from source the first time (3 minutes on an idle 2-core
+machine, up to 12 on a busy one) and pip caches the wheel, so a rebuild takes seconds. Standard
+library only: runs before any venv.
 """
 
 from __future__ import annotations

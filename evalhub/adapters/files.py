@@ -11,9 +11,12 @@ import tempfile
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from evalhub.core.datasets import FileRef
 from evalhub.core.errors import Diagnostic
+
+if TYPE_CHECKING:
+    from evalhub.core.datasets import FileRef
 
 CHUNK = 1 << 20
 

@@ -9,7 +9,6 @@ appears in an error message, a record or a log.
 from __future__ import annotations
 
 import asyncio
-import os
 import random
 from dataclasses import dataclass
 from typing import Any
@@ -20,20 +19,6 @@ from evalhub.core.errors import UnitError
 from evalhub.core.spec.model import Endpoint
 
 RETRY_STATUS = {408, 409, 425, 429, 500, 502, 503, 504}
-
-
-def api_key(endpoint: Endpoint) -> str | None:
-    """The key from the variable the Model names (None when it names none); a named variable
-    that is unset fails the unit, naming the variable — never a value."""
-    if not endpoint.api_key_env:
-        return None
-    key = os.environ.get(endpoint.api_key_env)
-    if not key:
-        raise UnitError(
-            f"environment variable {endpoint.api_key_env} is not set",
-            "export the model's API key under that name",
-        )
-    return key
 
 
 @dataclass(frozen=True)

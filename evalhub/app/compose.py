@@ -11,6 +11,7 @@ is, so commands that need none of them start fast.
 
 from __future__ import annotations
 
+import importlib
 from collections.abc import Collection, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
@@ -43,12 +44,9 @@ from evalhub.adapters.git import (
 )
 from evalhub.adapters.machine import machine_facts
 from evalhub.adapters.redact_files import redact_tree
-from evalhub.adapters.spec_files import WorkingTreeSpecs, display
-from evalhub.adapters.yaml_source import parse_documents, read_spec_file
 from evalhub.core.errors import ConfigError, PublishError
 from evalhub.core.job import JobSpec
 from evalhub.core.secrets import WELL_KNOWN
-from evalhub.core.spec.evaluation import Execution
 from evalhub.ports import (
     EnvironmentStore,
     Executor,
@@ -61,8 +59,11 @@ from evalhub.ports import (
 )
 
 if TYPE_CHECKING:
+    from evalhub.adapters.spec_files import WorkingTreeSpecs, display
+    from evalhub.adapters.yaml_source import parse_documents, read_spec_file
     from evalhub.app.project import Project
     from evalhub.client import EvalhubClient
+    from evalhub.core.spec.evaluation import Execution
     from evalhub.core.spec.model import Endpoint
     from evalhub.ports import ControlPlane
 
@@ -121,6 +122,24 @@ __all__ = [
     "verify_commit",
     "write_atomic",
 ]
+
+# Spec loading (and with it jsonschema and every spec model) is imported when an app module
+# first asks for it, not by `evalhub run-unit`, which needs none of it (bench/apply_bench.py).
+_LAZY = {
+    "WorkingTreeSpecs": "evalhub.adapters.spec_files",
+    "display": "evalhub.adapters.spec_files",
+    "parse_documents": "evalhub.adapters.yaml_source",
+    "read_spec_file": "evalhub.adapters.yaml_source",
+}
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value
 
 
 # -- state and execution ---------------------------------------------------------------------

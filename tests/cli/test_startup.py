@@ -15,6 +15,7 @@ import click
 import pytest
 
 from evalhub.cli.main import COMMANDS, LazyGroup, cli
+from tests.adapters.test_lm_eval_adapter import make_job
 from tests.conftest import run_cli
 from tests.fake_openai import Script, fake_openai
 from tests.project import answer, make_project, unit_runs
@@ -148,3 +149,25 @@ def test_an_apply_with_something_to_publish_still_refuses_a_bad_key_before_runni
     assert "evalhub.key" in result.output, result.output
     assert script.generations == 0  # refused before any unit ran
     assert not (root / ".evalhub" / "mlflow.db").exists() or unit_runs(root) == []
+
+
+# -- run-unit ----------------------------------------------------------------------------------
+
+
+def test_run_unit_of_a_framework_imports_no_spec_loading_and_no_http_client(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The unit's process is part of every unit's fixed cost (bench/apply_bench.py): it parses
+    the job and starts the framework, so it needs neither the spec loader (jsonschema, the YAML
+    source) nor an HTTP client when the framework makes the requests."""
+    monkeypatch.setenv("LM_KEY", "sk-lm-eval-secret")
+    job = make_job(tmp_path)
+    unit = tmp_path / "unit.json"
+    unit.write_text(job.model_dump_json())
+    result = tmp_path / "result.json"
+    run = run_reporting(tmp_path, "run-unit", str(unit), "--out", str(result))
+    assert run.code == 0, run.output
+    assert json.loads(result.read_text())["status"] == "succeeded", result.read_text()
+    assert run.imported("evalhub.adapters.frameworks.lm_eval")  # it did run the adapter
+    spec_loading = ("jsonschema", "evalhub.core.diagnose", "evalhub.adapters.spec_files")
+    assert run.imported(*spec_loading, "evalhub.adapters.yaml_source", *HEAVY) == []

@@ -9,10 +9,27 @@ import os
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from evalhub.core.errors import UnitError
 from evalhub.core.job import JobResults, JobSpec
+
+if TYPE_CHECKING:
+    from evalhub.core.spec.model import Endpoint
+
+
+def api_key(endpoint: Endpoint) -> str | None:
+    """The key from the variable the Model names (None when it names none); a named variable
+    that is unset fails the unit, naming the variable — never a value."""
+    if not endpoint.api_key_env:
+        return None
+    key = os.environ.get(endpoint.api_key_env)
+    if not key:
+        raise UnitError(
+            f"environment variable {endpoint.api_key_env} is not set",
+            "export the model's API key under that name",
+        )
+    return key
 
 
 def python(job: JobSpec, framework: str, requirements: str) -> Path:

@@ -10,8 +10,8 @@ from pathlib import Path
 from typing import Any
 
 from evalhub import __version__
-from evalhub.adapters.frameworks.base import dataset_rows, output_dir, succeeded
-from evalhub.adapters.openai_client import OpenAIClient, RetryPolicy, api_key
+from evalhub.adapters.frameworks.base import api_key, dataset_rows, output_dir, succeeded
+from evalhub.adapters.openai_client import OpenAIClient, RetryPolicy
 from evalhub.core.errors import UnitError
 from evalhub.core.job import JobResults, JobSpec, JobStatusUpdate
 from evalhub.core.scorers import SCORERS, cites_forbidden, score_row

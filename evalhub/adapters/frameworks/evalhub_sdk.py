@@ -22,10 +22,9 @@ from pathlib import Path
 from typing import Any
 
 from evalhub.adapters.environments import packages
-from evalhub.adapters.frameworks.base import output_dir, python, write_json
+from evalhub.adapters.frameworks.base import api_key, output_dir, python, write_json
 from evalhub.adapters.frameworks.runner import Driver, driver_environment, log_tail, run_driver
 from evalhub.adapters.frameworks.sdk_callbacks import CallbackRoute, serve
-from evalhub.adapters.openai_client import api_key
 from evalhub.core.errors import UnitError
 from evalhub.core.job import JobResults, JobSpec
 from evalhub.core.sdk_events import Target, job_document, numeric_metrics, progress, target

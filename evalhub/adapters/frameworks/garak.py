@@ -13,10 +13,9 @@ from typing import Any
 
 import httpx
 
-from evalhub.adapters.frameworks.base import output_dir, python, succeeded, write_json
+from evalhub.adapters.frameworks.base import api_key, output_dir, python, succeeded, write_json
 from evalhub.adapters.frameworks.runner import ANSI, Driver, driver_environment, run_driver
 from evalhub.adapters.frameworks.settings import Settings
-from evalhub.adapters.openai_client import api_key
 from evalhub.core.errors import UnitError
 from evalhub.core.job import JobResults, JobSpec, JobStatusUpdate
 from evalhub.ports import JobCallbacks

@@ -11,7 +11,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from evalhub.adapters.frameworks.base import output_dir, python, succeeded, write_json
+from evalhub.adapters.frameworks.base import api_key, output_dir, python, succeeded, write_json
 from evalhub.adapters.frameworks.runner import (
     Driver,
     Finished,
@@ -20,7 +20,6 @@ from evalhub.adapters.frameworks.runner import (
     run_driver,
 )
 from evalhub.adapters.frameworks.settings import Settings
-from evalhub.adapters.openai_client import api_key
 from evalhub.core.errors import UnitError
 from evalhub.core.job import JobResults, JobSpec, JobStatusUpdate
 from evalhub.ports import JobCallbacks

@@ -12,6 +12,7 @@ from typing import Any
 from ruamel.yaml import YAML
 
 from evalhub.adapters.frameworks.base import (
+    api_key,
     output_dir,
     python,
     succeeded,
@@ -20,7 +21,6 @@ from evalhub.adapters.frameworks.base import (
 )
 from evalhub.adapters.frameworks.runner import Driver, driver_environment, run_driver
 from evalhub.adapters.frameworks.settings import Settings
-from evalhub.adapters.openai_client import api_key
 from evalhub.core.errors import UnitError
 from evalhub.core.job import JobResults, JobSpec, JobStatusUpdate
 from evalhub.ports import JobCallbacks

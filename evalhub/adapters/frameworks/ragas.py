@@ -13,6 +13,7 @@ from typing import Any, Literal
 from pydantic import JsonValue
 
 from evalhub.adapters.frameworks.base import (
+    api_key,
     dataset_rows,
     output_dir,
     python,
@@ -23,7 +24,6 @@ from evalhub.adapters.frameworks.base import (
 from evalhub.adapters.frameworks.embeddings import Embeddings, embeddings_source, required_package
 from evalhub.adapters.frameworks.runner import Driver, driver_environment, run_driver
 from evalhub.adapters.frameworks.settings import Settings
-from evalhub.adapters.openai_client import api_key
 from evalhub.core.errors import UnitError
 from evalhub.core.job import JobResults, JobSpec, JobStatusUpdate
 from evalhub.ports import JobCallbacks
