@@ -16,7 +16,7 @@ import sys
 from evalhub.adapters.environments import EnvironmentStore
 from evalhub.core.errors import EvalhubError
 
-# Pinned: the versions measured in /work/shared/evalhub-reference (FACTS.md).
+# Pinned: the versions the compatibility tests were measured with (tests/integration/).
 REQUIREMENTS = ["eval-hub-sdk[client,cli]==1.0.6", "eval-hub-mcp==1.0.2"]
 
 

@@ -161,9 +161,7 @@ def evalhub_server(root: Path, providers: dict[str, str]) -> Iterator[str]:
     (config / "providers").mkdir(parents=True)
     (config / "collections").mkdir()
     port = free_port()
-    reference = Path("/work/shared/evalhub-reference/server-config.yaml")
-    text = reference.read_text() if reference.exists() else SERVER_CONFIG
-    (config / "config.yaml").write_text(text.replace("port: 18080", f"port: {port}"))
+    (config / "config.yaml").write_text(SERVER_CONFIG.replace("port: 18080", f"port: {port}"))
     for name, text in providers.items():
         (config / "providers" / f"{name}.yaml").write_text(text)
     (root / "run").mkdir()
@@ -182,8 +180,10 @@ def evalhub_server(root: Path, providers: dict[str, str]) -> Iterator[str]:
         server.wait(timeout=10)
 
 
+# `eval-hub -local -configdir DIR` reads DIR/config.yaml: loopback only, a SQLite file in the
+# server's working directory, no OpenTelemetry, no Prometheus listener (upstream binds 0.0.0.0).
 SERVER_CONFIG = """\
-service: {port: 18080, host: "127.0.0.1"}
+service: {port: 18080, host: "127.0.0.1", termination_file: "evalhub-termination-log"}
 database: {driver: sqlite, url: "file:evalhub.db"}
 otel: {enabled: false}
 prometheus: {enabled: false}
